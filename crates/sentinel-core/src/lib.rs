@@ -1,0 +1,22 @@
+//! Sentinel's vocabulary: the domain types every other crate speaks
+//! (organizations, environments, applications, keys, request records, audit
+//! events), the client-key format, and the table of client-visible errors.
+//!
+//! Invariant: this crate does no I/O, never reads the clock and never draws
+//! randomness. Functions that need time take `now` (unix milliseconds) and
+//! functions that need randomness take the random bytes as an argument.
+
+pub mod domain;
+pub mod error;
+pub mod key;
+pub mod name;
+pub mod record;
+
+pub use domain::*;
+pub use error::{ErrorCode, ErrorKind};
+pub use key::{ClientKey, KeyDigest, KeyParseError};
+pub use name::{Name, NameError};
+pub use record::{AttemptRecord, RequestRecord};
+
+/// Milliseconds since the unix epoch, the one time unit stored and compared.
+pub type UnixMillis = i64;
