@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs Sentinel's whole test suite. Brings up the PostgreSQL and Redis that
+# the store and counter tests use for real (installing them from apt on a
+# machine that lacks them), then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${SENTINEL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export SENTINEL_TEST_POSTGRES_URL="$PG_URL"
+export SENTINEL_TEST_REDIS_URL="${SENTINEL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_up() { psql "$PG_URL" -Atqc 'select 1' >/dev/null 2>&1; }
+
+ensure_postgres() {
+  pg_up && return 0
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "installing PostgreSQL from apt..."
+    apt_install postgresql postgresql-client
+    fresh=1
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if [ "${fresh:-0}" = 1 ]; then
+    # A fresh cluster asks for passwords on TCP; the tests connect as the
+    # postgres user over loopback with trust, like the CI machine.
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    as_root sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+  fi
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 60); do pg_up && return 0; sleep 0.5; done
+  echo "PostgreSQL did not come up at $PG_URL" >&2
+  exit 1
+}
+
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+
+ensure_redis() {
+  command -v redis-cli >/dev/null 2>&1 && redis_up && return 0
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "installing Redis from apt..."
+    apt_install redis-server
+  fi
+  redis_up && return 0
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 60); do redis_up && return 0; sleep 0.5; done
+  echo "Redis did not come up on 127.0.0.1:6379" >&2
+  exit 1
+}
+
+command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+ensure_postgres
+ensure_redis
+
+cargo test --workspace --locked "$@"
