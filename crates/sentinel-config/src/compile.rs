@@ -1,0 +1,430 @@
+//! Raw document in, validated [`EnvConfig`] out. Every rule runs on every
+//! field, so one `sentinel config plan` shows every problem, each with its
+//! field path.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::num::NonZeroU32;
+
+use http::{HeaderName, HeaderValue};
+use sentinel_core::Name;
+use url::Url;
+
+use crate::document::{RawEnvDocument, RawProvider, RawRoutePlan, parse_document};
+use crate::env::{EnvConfig, ProviderConfig, RoutePlan, SecretRef, Strategy, Target};
+use crate::error::{ConfigError, ConfigErrors, ConfigWarning};
+use crate::safety::refused_host;
+
+/// The longest requested or upstream model name accepted, in characters.
+pub const MAX_MODEL_NAME_CHARS: usize = 256;
+
+/// What config knows about provider kinds, implemented by the provider
+/// registry so that config never depends on vendor code.
+pub trait ProviderCatalog {
+    /// Every kind name that may appear as `kind:`.
+    fn kinds(&self) -> Vec<&'static str>;
+
+    /// Kind-specific checks of one provider (required fields, `options`).
+    /// Paths are relative to the provider, e.g. `options.latency_ms`.
+    fn check(&self, kind: &str, provider: &RawProvider) -> Vec<ConfigError>;
+}
+
+/// What compiling an environment's document needs to know about the
+/// environment and the installation.
+pub struct CompileContext<'a> {
+    /// Known provider kinds and their checks.
+    pub catalog: &'a dyn ProviderCatalog,
+    /// The environment is protected: plain http is refused unless a
+    /// provider sets `allow_http: true`.
+    pub protected: bool,
+    /// Whether the environment has a stored secret of this name.
+    pub secret_exists: &'a dyn Fn(&str) -> bool,
+}
+
+/// Parses and validates an environment document (YAML). Returns the
+/// validated config and its warnings, or every problem found.
+pub fn compile(
+    text: &str,
+    ctx: &CompileContext<'_>,
+) -> Result<(EnvConfig, Vec<ConfigWarning>), ConfigErrors> {
+    compile_raw(&parse_document(text)?, ctx)
+}
+
+/// Validates an already parsed document (e.g. one read from JSON).
+pub fn compile_raw(
+    raw: &RawEnvDocument,
+    ctx: &CompileContext<'_>,
+) -> Result<(EnvConfig, Vec<ConfigWarning>), ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+
+    let mut providers = BTreeMap::new();
+    for (key, provider) in &raw.providers {
+        if let Some(compiled) = compile_provider(key, provider, ctx, &mut errors) {
+            providers.insert(compiled.name.clone(), compiled);
+        }
+    }
+
+    let mut route_plans = BTreeMap::new();
+    let mut served_by: HashMap<&str, &str> = HashMap::new();
+    let mut used = BTreeSet::new();
+    for (key, plan) in &raw.route_plans {
+        for target in &plan.targets {
+            used.insert(target.provider.as_str());
+        }
+        let compiled = compile_route_plan(key, plan, raw, &mut served_by, &mut errors);
+        if let Some(compiled) = compiled {
+            route_plans.insert(compiled.name.clone(), compiled);
+        }
+    }
+
+    for key in raw.providers.keys() {
+        if !used.contains(key.as_str()) {
+            warnings.push(ConfigWarning::new(
+                format!("providers.{key}"),
+                "no route plan uses this provider",
+            ));
+        }
+    }
+
+    ConfigErrors::new(errors).into_result()?;
+    Ok((EnvConfig::new(providers, route_plans), warnings))
+}
+
+fn compile_provider(
+    key: &str,
+    raw: &RawProvider,
+    ctx: &CompileContext<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ProviderConfig> {
+    let at = format!("providers.{key}");
+    let before = errors.len();
+    let name = Name::parse(key)
+        .map_err(|e| errors.push(ConfigError::new(&at, format!("invalid provider name: {e}"))))
+        .ok();
+
+    let kinds = ctx.catalog.kinds();
+    if kinds.contains(&raw.kind.as_str()) {
+        let checks = ctx.catalog.check(&raw.kind, raw);
+        errors.extend(checks.into_iter().map(|e| e.under(&at)));
+    } else {
+        errors.push(ConfigError::new(
+            format!("{at}.kind"),
+            format!(
+                "unknown provider kind {:?}; known kinds: {}",
+                raw.kind,
+                kinds.join(", ")
+            ),
+        ));
+    }
+
+    let base_url = raw
+        .base_url
+        .as_deref()
+        .and_then(|url| check_base_url(url, raw, ctx.protected, &format!("{at}.base_url"), errors));
+    let credential = raw
+        .credential
+        .as_deref()
+        .and_then(|c| check_credential(c, ctx, &format!("{at}.credential"), errors));
+    let headers = check_headers(&raw.headers, &format!("{at}.headers"), errors);
+
+    if errors.len() > before {
+        return None;
+    }
+    Some(ProviderConfig {
+        name: name?,
+        kind: raw.kind.clone(),
+        base_url,
+        credential,
+        allow_private_network: raw.allow_private_network,
+        allow_http: raw.allow_http,
+        headers,
+        options: raw.options.clone().unwrap_or_default(),
+    })
+}
+
+fn check_base_url(
+    text: &str,
+    raw: &RawProvider,
+    protected: bool,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Url> {
+    let before = errors.len();
+    let mut fail = |message: String| errors.push(ConfigError::new(at, message));
+    let url = match Url::parse(text) {
+        Ok(url) => url,
+        Err(e) => {
+            fail(format!(
+                "not a valid URL ({e}); write it like https://api.example.com/v1"
+            ));
+            return None;
+        }
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        fail(format!(
+            "scheme {:?} is not supported; use https (or http)",
+            url.scheme()
+        ));
+    } else {
+        if url.host().is_none() {
+            fail("the URL has no host".to_owned());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            fail(
+                "must not contain a user name or password; store credentials as a secret and use `credential`"
+                    .to_owned(),
+            );
+        }
+        if url.query().is_some() {
+            fail("must not have a query string (`?…`)".to_owned());
+        }
+        if url.fragment().is_some() {
+            fail("must not have a fragment (`#…`)".to_owned());
+        }
+        if !raw.allow_private_network
+            && let Some(message) = refused_host(&url)
+        {
+            fail(message);
+        }
+        if protected && url.scheme() == "http" && !raw.allow_http {
+            fail(
+                "plain http is refused in a protected environment; use https or set allow_http: true"
+                    .to_owned(),
+            );
+        }
+    }
+    (errors.len() == before).then_some(url)
+}
+
+fn check_credential(
+    text: &str,
+    ctx: &CompileContext<'_>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<SecretRef> {
+    let Some(name) = text.strip_prefix("secret:") else {
+        errors.push(ConfigError::new(
+            at,
+            "must have the form secret:NAME, naming a stored secret of this environment",
+        ));
+        return None;
+    };
+    let name = match Name::parse(name) {
+        Ok(name) => name,
+        Err(e) => {
+            errors.push(ConfigError::new(at, format!("invalid secret name: {e}")));
+            return None;
+        }
+    };
+    if !(ctx.secret_exists)(&name) {
+        errors.push(ConfigError::new(
+            at,
+            format!(
+                "secret {name} does not exist in this environment; set it with `sentinel secrets set`"
+            ),
+        ));
+        return None;
+    }
+    Some(SecretRef(name))
+}
+
+/// Why an extra header may not be set by config, if it may not.
+fn forbidden_header(name: &str) -> Option<&'static str> {
+    match name {
+        "authorization" | "x-api-key" | "api-key" | "x-goog-api-key" | "cookie" => {
+            Some("credentials come from `credential`, never from extra headers")
+        }
+        "host" | "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "te"
+        | "trailer" | "upgrade" => Some("Sentinel's HTTP client manages this header"),
+        _ if name.starts_with("proxy-") => Some("proxy headers are never forwarded"),
+        _ => None,
+    }
+}
+
+fn check_headers(
+    headers: &BTreeMap<String, String>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let path = format!("{at}.{name}");
+        let before = errors.len();
+        let lower = match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(parsed) => parsed.as_str().to_owned(),
+            Err(_) => {
+                errors.push(ConfigError::new(
+                    &path,
+                    "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                ));
+                continue;
+            }
+        };
+        if let Some(why) = forbidden_header(&lower) {
+            errors.push(ConfigError::new(
+                &path,
+                format!("{lower} may not be set as an extra header: {why}"),
+            ));
+        }
+        if out.iter().any(|(n, _)| *n == lower) {
+            errors.push(ConfigError::new(
+                &path,
+                format!("header {lower} is set more than once (header names ignore case)"),
+            ));
+        }
+        if !value.is_ascii() || HeaderValue::from_str(value).is_err() {
+            errors.push(ConfigError::new(
+                &path,
+                "not a valid HTTP header value (printable ASCII, spaces and tabs only)",
+            ));
+        }
+        if errors.len() == before {
+            out.push((lower, value.clone()));
+        }
+    }
+    out
+}
+
+/// Checks a requested or upstream model name.
+fn model_name_problem(model: &str) -> Option<String> {
+    if model.is_empty() {
+        Some("a model name must not be empty".to_owned())
+    } else if model.chars().count() > MAX_MODEL_NAME_CHARS {
+        Some(format!(
+            "a model name may have at most {MAX_MODEL_NAME_CHARS} characters"
+        ))
+    } else if model.chars().any(char::is_control) {
+        Some("a model name must not contain control characters".to_owned())
+    } else {
+        None
+    }
+}
+
+fn compile_route_plan<'a>(
+    key: &'a str,
+    raw: &'a RawRoutePlan,
+    doc: &RawEnvDocument,
+    served_by: &mut HashMap<&'a str, &'a str>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<RoutePlan> {
+    let at = format!("route_plans.{key}");
+    let before = errors.len();
+    let name = Name::parse(key)
+        .map_err(|e| {
+            errors.push(ConfigError::new(
+                &at,
+                format!("invalid route plan name: {e}"),
+            ))
+        })
+        .ok();
+
+    if raw.models.is_empty() {
+        errors.push(ConfigError::new(
+            format!("{at}.models"),
+            "a route plan must serve at least one model name",
+        ));
+    }
+    for (i, model) in raw.models.iter().enumerate() {
+        let path = format!("{at}.models[{i}]");
+        if let Some(problem) = model_name_problem(model) {
+            errors.push(ConfigError::new(path, problem));
+            continue;
+        }
+        match served_by.get(model.as_str()) {
+            Some(&other) if other == key => {
+                errors.push(ConfigError::new(path, format!("model {model:?} is listed twice")));
+            }
+            Some(&other) => errors.push(ConfigError::new(
+                path,
+                format!(
+                    "model {model:?} is served by both route plans {other} and {key}; a model name belongs to one route plan"
+                ),
+            )),
+            None => {
+                served_by.insert(model, key);
+            }
+        }
+    }
+
+    let strategy = match raw.strategy.as_deref() {
+        None | Some("fallback") => Strategy::Fallback,
+        Some("weighted") => {
+            errors.push(ConfigError::new(
+                format!("{at}.strategy"),
+                "strategy weighted is not supported yet; use fallback",
+            ));
+            Strategy::Fallback
+        }
+        Some(other) => {
+            errors.push(ConfigError::new(
+                format!("{at}.strategy"),
+                format!("unknown strategy {other:?}; use fallback"),
+            ));
+            Strategy::Fallback
+        }
+    };
+
+    if raw.targets.len() != 1 {
+        errors.push(ConfigError::new(
+            format!("{at}.targets"),
+            "exactly one target is supported for now; fallbacks arrive with route-plan strategies",
+        ));
+    }
+    let mut targets = Vec::with_capacity(raw.targets.len());
+    for (i, target) in raw.targets.iter().enumerate() {
+        let path = format!("{at}.targets[{i}]");
+        let provider = if doc.providers.contains_key(&target.provider) {
+            // An invalid name is reported once, on the provider itself.
+            Name::parse(&target.provider).ok()
+        } else {
+            let known: Vec<&str> = doc.providers.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            errors.push(ConfigError::new(
+                format!("{path}.provider"),
+                format!(
+                    "provider {:?} is not defined under providers (defined: {known})",
+                    target.provider
+                ),
+            ));
+            None
+        };
+        if let Some(problem) = model_name_problem(&target.model) {
+            errors.push(ConfigError::new(format!("{path}.model"), problem));
+        }
+        let weight = match target.weight.map(NonZeroU32::new) {
+            None => NonZeroU32::MIN,
+            Some(Some(weight)) => weight,
+            Some(None) => {
+                errors.push(ConfigError::new(
+                    format!("{path}.weight"),
+                    "weight must be at least 1",
+                ));
+                NonZeroU32::MIN
+            }
+        };
+        if let Some(provider) = provider {
+            targets.push(Target {
+                provider,
+                model: target.model.clone(),
+                weight,
+            });
+        }
+    }
+
+    if errors.len() > before {
+        return None;
+    }
+    Some(RoutePlan {
+        name: name?,
+        models: raw.models.clone(),
+        strategy,
+        targets,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,36 @@
+//! Sentinel's configuration, parsed and validated: the per-environment
+//! config document (YAML: providers and route plans, SPEC §8) and the server
+//! config file (TOML, with `SENTINEL_*` environment overrides).
+//!
+//! Raw serde types ([`RawEnvDocument`], [`ServerConfig`]'s file form) go in;
+//! validated types ([`EnvConfig`]) come out of one [`compile`] that reports
+//! *every* problem, each with its field path and, for parse errors, its line.
+//! The same `compile` serves `sentinel config plan`, the admin dry run and
+//! applying a change, so a document that passes once passes everywhere.
+//!
+//! This crate does no network and no database access, and knows no vendor:
+//! provider kinds come in through the [`ProviderCatalog`] trait, which the
+//! provider registry implements. Endpoint safety here covers what a URL says
+//! (IP literals and special host names); connect-time DNS checks live in the
+//! provider HTTP client and reuse [`is_forbidden_ip`].
+//!
+//! Invariants: YAML duplicate keys, unknown fields and unsupported tags are
+//! errors, never silently resolved; input size and alias expansion are
+//! bounded; secret values never appear here, only `secret:NAME` references.
+
+mod compile;
+mod document;
+mod env;
+mod error;
+mod safety;
+mod server;
+pub mod testing;
+
+pub use compile::{CompileContext, MAX_MODEL_NAME_CHARS, ProviderCatalog, compile, compile_raw};
+pub use document::{
+    MAX_DOCUMENT_BYTES, RawEnvDocument, RawProvider, RawRoutePlan, RawTarget, parse_document,
+};
+pub use env::{EnvConfig, ProviderConfig, RoutePlan, SecretRef, Strategy, Target};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
+pub use safety::{is_forbidden_host_name, is_forbidden_ip};
+pub use server::{ENV_VARS, LogFormat, ServerConfig, redact_url};

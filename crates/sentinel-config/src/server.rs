@@ -1,0 +1,497 @@
+//! The server config: how one `sentinel serve` process listens, where it
+//! keeps its data and how it bounds its work. Layered as defaults < TOML file
+//! < `SENTINEL_*` environment variables < command-line flags.
+//!
+//! The environment is passed in as a lookup function, so tests never touch
+//! the process environment, and the binary can apply its flags through the
+//! same function ([`ServerConfig::apply_overrides`]) and the same checks.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{ConfigError, ConfigErrors};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable text on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+impl LogFormat {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "json" => Some(Self::Json),
+            "text" => Some(Self::Text),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of one server process. Fields are public so the binary can apply
+/// its flags; prefer [`ServerConfig::apply_overrides`], which checks values.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Data-plane listener (`/v1/*`).
+    pub gateway_addr: SocketAddr,
+    /// Operator listener (console, admin API, metrics).
+    pub console_addr: SocketAddr,
+    /// Directory for the embedded SQLite database and the record spool.
+    pub data_dir: PathBuf,
+    /// Store URL (`sqlite://…` or `postgres://…`); `None` means SQLite in
+    /// `data_dir`.
+    pub store: Option<String>,
+    /// Redis URL for counters shared across replicas; `None` keeps them in
+    /// process memory.
+    pub redis: Option<String>,
+    /// How long a graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_grace_s: u64,
+    /// Largest request body accepted on the gateway, in bytes.
+    pub max_body_bytes: u64,
+    /// Time allowed to read request headers, in seconds.
+    pub header_read_timeout_s: u64,
+    /// Most connections served at once per listener.
+    pub max_connections: usize,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            gateway_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            console_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            data_dir: PathBuf::from("./data"),
+            store: None,
+            redis: None,
+            shutdown_grace_s: 30,
+            max_body_bytes: 4 * 1024 * 1024,
+            header_read_timeout_s: 10,
+            max_connections: 10_000,
+            log_format: LogFormat::Auto,
+        }
+    }
+}
+
+/// The environment variables read by [`ServerConfig::load`], with the field
+/// each one sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("SENTINEL_GATEWAY_ADDR", "gateway_addr"),
+    ("SENTINEL_CONSOLE_ADDR", "console_addr"),
+    ("SENTINEL_DATA_DIR", "data_dir"),
+    ("SENTINEL_STORE", "store"),
+    ("SENTINEL_REDIS", "redis"),
+    ("SENTINEL_SHUTDOWN_GRACE_S", "shutdown_grace_s"),
+    ("SENTINEL_MAX_BODY_BYTES", "max_body_bytes"),
+    ("SENTINEL_HEADER_READ_TIMEOUT_S", "header_read_timeout_s"),
+    ("SENTINEL_MAX_CONNECTIONS", "max_connections"),
+    ("SENTINEL_LOG_FORMAT", "log_format"),
+];
+
+impl ServerConfig {
+    /// Defaults, then the TOML `file` if given, then the `SENTINEL_*`
+    /// variables that `env` returns. Every problem is reported, each naming
+    /// the field (with its line) or the variable.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut config = match file {
+            None => Self::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("", format!("cannot read {}: {e}", path.display()))
+                })?;
+                Self::from_toml_str(&text).map_err(|errors| {
+                    let file = path.display().to_string();
+                    ConfigErrors::new(
+                        errors
+                            .into_iter()
+                            .map(|mut e| {
+                                e.message = format!("{} (in {file})", e.message);
+                                e
+                            })
+                            .collect(),
+                    )
+                })?
+            }
+        };
+        config.apply_overrides(env)?;
+        Ok(config)
+    }
+
+    /// Reads a TOML server config; absent fields keep their defaults.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigErrors> {
+        let parsed = toml::de::Deserializer::parse(text)
+            .map_err(|e| toml_error("", &e, text))
+            .and_then(|de| {
+                serde_path_to_error::deserialize::<_, Self>(de)
+                    .map_err(|e| toml_error(&e.path().to_string(), e.inner(), text))
+            })?;
+        parsed.check().into_result()?;
+        Ok(parsed)
+    }
+
+    /// Applies overrides named like the environment variables in
+    /// [`ENV_VARS`] (`SENTINEL_GATEWAY_ADDR`, …). `load` calls it with the
+    /// process environment; the binary calls it again with its flags mapped
+    /// to the same names. Empty values count as unset. On error `self` may be
+    /// partly updated.
+    pub fn apply_overrides(
+        &mut self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        for (var, _) in ENV_VARS {
+            let Some(value) = lookup(var).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            if let Err(message) = self.set(var, &value) {
+                errors.push(ConfigError::new(*var, message));
+            }
+        }
+        ConfigErrors::new(errors).into_result()?;
+        // Range checks name the field; say where the value came from.
+        let problems: Vec<ConfigError> = self
+            .check()
+            .into_iter()
+            .map(|e| {
+                match ENV_VARS
+                    .iter()
+                    .find(|(var, field)| *field == e.path && lookup(var).is_some())
+                {
+                    Some((var, _)) => ConfigError::new(*var, e.message),
+                    None => e,
+                }
+            })
+            .collect();
+        ConfigErrors::new(problems).into_result()
+    }
+
+    fn set(&mut self, var: &str, value: &str) -> Result<(), String> {
+        let number = |what: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("expected a whole number of {what}, got {value:?}"))
+        };
+        let addr = || {
+            value
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("expected an address like 127.0.0.1:8080, got {value:?}"))
+        };
+        match var {
+            "SENTINEL_GATEWAY_ADDR" => self.gateway_addr = addr()?,
+            "SENTINEL_CONSOLE_ADDR" => self.console_addr = addr()?,
+            "SENTINEL_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "SENTINEL_STORE" => self.store = Some(value.to_owned()),
+            "SENTINEL_REDIS" => self.redis = Some(value.to_owned()),
+            "SENTINEL_SHUTDOWN_GRACE_S" => self.shutdown_grace_s = number("seconds")?,
+            "SENTINEL_MAX_BODY_BYTES" => self.max_body_bytes = number("bytes")?,
+            "SENTINEL_HEADER_READ_TIMEOUT_S" => self.header_read_timeout_s = number("seconds")?,
+            "SENTINEL_MAX_CONNECTIONS" => {
+                self.max_connections = usize::try_from(number("connections")?)
+                    .map_err(|_| format!("{value} is too large"))?;
+            }
+            "SENTINEL_LOG_FORMAT" => {
+                self.log_format = LogFormat::parse(value)
+                    .ok_or_else(|| format!("expected auto, json or text, got {value:?}"))?;
+            }
+            _ => return Err(format!("{var} is not a server setting")),
+        }
+        Ok(())
+    }
+
+    /// Rules beyond the types, each naming its field. URLs may carry
+    /// passwords, so their values are never echoed.
+    fn check(&self) -> ConfigErrors {
+        let mut errors = Vec::new();
+        if let Some(store) = &self.store
+            && !url_has_scheme(store, &["sqlite", "postgres", "postgresql"])
+        {
+            errors.push(ConfigError::new(
+                "store",
+                "expected a sqlite://… or postgres://… URL",
+            ));
+        }
+        if let Some(redis) = &self.redis
+            && !url_has_scheme(redis, &["redis", "rediss", "redis+unix", "unix"])
+        {
+            errors.push(ConfigError::new(
+                "redis",
+                "expected a redis://… or rediss://… URL",
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            errors.push(ConfigError::new("max_body_bytes", "must be at least 1"));
+        }
+        if self.header_read_timeout_s == 0 {
+            errors.push(ConfigError::new(
+                "header_read_timeout_s",
+                "must be at least 1",
+            ));
+        }
+        if self.max_connections == 0 {
+            errors.push(ConfigError::new("max_connections", "must be at least 1"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            errors.push(ConfigError::new("data_dir", "must not be empty"));
+        }
+        ConfigErrors::new(errors)
+    }
+
+    /// [`Self::shutdown_grace_s`] as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_s)
+    }
+
+    /// [`Self::header_read_timeout_s`] as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_s)
+    }
+}
+
+/// Passwords in the store and Redis URLs are redacted.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("gateway_addr", &self.gateway_addr)
+            .field("console_addr", &self.console_addr)
+            .field("data_dir", &self.data_dir)
+            .field("store", &self.store.as_deref().map(redact_url))
+            .field("redis", &self.redis.as_deref().map(redact_url))
+            .field("shutdown_grace_s", &self.shutdown_grace_s)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("header_read_timeout_s", &self.header_read_timeout_s)
+            .field("max_connections", &self.max_connections)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// A URL with its password replaced by `***`, for logs and debug output.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => match parsed.set_password(Some("***")) {
+            Ok(()) => parsed.to_string(),
+            Err(()) => "<redacted>".to_owned(),
+        },
+        Ok(_) => url.to_owned(),
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+fn url_has_scheme(url: &str, schemes: &[&str]) -> bool {
+    Url::parse(url).is_ok_and(|u| schemes.contains(&u.scheme()))
+}
+
+fn toml_error(path: &str, err: &toml::de::Error, text: &str) -> ConfigErrors {
+    let path = if path == "." { "" } else { path };
+    let message = err.message().trim().replace('\n', " ");
+    let error = ConfigError::new(path, message);
+    let error = match err.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            error.at(line, column)
+        }
+        None => error,
+    };
+    ConfigErrors::single(error)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (u64, u64) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line as u64, column as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn toml_paths(text: &str) -> Vec<String> {
+        match ServerConfig::from_toml_str(text) {
+            Ok(_) => vec![],
+            Err(e) => e.into_iter().map(|e| e.path).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let config = ServerConfig::load(None, &no_env).unwrap();
+        assert_eq!(config, ServerConfig::default());
+        assert_eq!(config.gateway_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.console_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.max_body_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.shutdown_grace(), Duration::from_secs(30));
+        assert_eq!(config.header_read_timeout(), Duration::from_secs(10));
+        assert_eq!(config.max_connections, 10_000);
+        assert_eq!(config.log_format, LogFormat::Auto);
+        assert_eq!(
+            ServerConfig::from_toml_str("").unwrap(),
+            ServerConfig::default()
+        );
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let config = ServerConfig::from_toml_str(
+            "gateway_addr = \"0.0.0.0:9000\"\nstore = \"postgres://u:p@db/sentinel\"\nlog_format = \"json\"\nmax_body_bytes = 1024\n",
+        )
+        .unwrap();
+        assert_eq!(config.gateway_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.console_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.max_body_bytes, 1024);
+        assert!(
+            !format!("{config:?}").contains(":p@"),
+            "password must be redacted"
+        );
+    }
+
+    #[test]
+    fn file_errors_name_field_and_line() {
+        assert_eq!(toml_paths("bogus = 1\n"), ["bogus"]);
+        assert_eq!(toml_paths("log_format = \"xml\"\n"), ["log_format"]);
+        assert_eq!(toml_paths("gateway_addr = \"nope\"\n"), ["gateway_addr"]);
+        assert_eq!(toml_paths("max_connections = -1\n"), ["max_connections"]);
+        assert_eq!(
+            toml_paths("shutdown_grace_s = \"30\"\n"),
+            ["shutdown_grace_s"]
+        );
+        assert_eq!(
+            toml_paths("max_body_bytes = 0\nmax_connections = 0\n"),
+            ["max_body_bytes", "max_connections"]
+        );
+        assert_eq!(toml_paths("store = \"mysql://x\"\n"), ["store"]);
+        assert_eq!(toml_paths("redis = \"http://x\"\n"), ["redis"]);
+        assert_eq!(toml_paths("a = 1\na = 2\n").len(), 1);
+        assert_eq!(toml_paths("[gateway\n").len(), 1);
+
+        let err = ServerConfig::from_toml_str("data_dir = \"x\"\n\nbogus = 1\n").unwrap_err();
+        let location = err.errors[0].location.unwrap();
+        assert_eq!((location.line, location.column), (3, 1));
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn store_password_is_never_echoed() {
+        let err = ServerConfig::load(None, &env_of(&[("SENTINEL_STORE", "mysql://u:hunter2@db")]))
+            .unwrap_err();
+        assert_eq!(err.paths(), ["SENTINEL_STORE"]);
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = std::env::temp_dir().join(format!("sentinel-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("server.toml");
+        std::fs::write(
+            &file,
+            "gateway_addr = \"0.0.0.0:9000\"\nshutdown_grace_s = 5\n",
+        )
+        .unwrap();
+        let env = env_of(&[
+            ("SENTINEL_SHUTDOWN_GRACE_S", "7"),
+            ("SENTINEL_DATA_DIR", "/var/lib/sentinel"),
+            ("SENTINEL_STORE", "sqlite:///tmp/x.db"),
+            ("SENTINEL_REDIS", "redis://cache:6379"),
+            ("SENTINEL_MAX_BODY_BYTES", "2048"),
+            ("SENTINEL_LOG_FORMAT", "text"),
+            ("SENTINEL_CONSOLE_ADDR", "[::1]:9001"),
+            ("SENTINEL_GATEWAY_ADDR", ""),
+        ]);
+        let config = ServerConfig::load(Some(&file), &env).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(config.gateway_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.console_addr.to_string(), "[::1]:9001");
+        assert_eq!(config.shutdown_grace_s, 7);
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/sentinel"));
+        assert_eq!(config.store.as_deref(), Some("sqlite:///tmp/x.db"));
+        assert_eq!(config.redis.as_deref(), Some("redis://cache:6379"));
+        assert_eq!(config.max_body_bytes, 2048);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        let err = ServerConfig::load(
+            None,
+            &env_of(&[
+                ("SENTINEL_GATEWAY_ADDR", "localhost"),
+                ("SENTINEL_MAX_BODY_BYTES", "4MB"),
+                ("SENTINEL_LOG_FORMAT", "yaml"),
+                ("SENTINEL_SHUTDOWN_GRACE_S", "-1"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.paths(),
+            [
+                "SENTINEL_GATEWAY_ADDR",
+                "SENTINEL_SHUTDOWN_GRACE_S",
+                "SENTINEL_MAX_BODY_BYTES",
+                "SENTINEL_LOG_FORMAT"
+            ]
+        );
+        let err =
+            ServerConfig::load(None, &env_of(&[("SENTINEL_MAX_BODY_BYTES", "0")])).unwrap_err();
+        assert_eq!(err.paths(), ["SENTINEL_MAX_BODY_BYTES"]);
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err =
+            ServerConfig::load(Some(Path::new("/nonexistent/sentinel.toml")), &no_env).unwrap_err();
+        assert!(err.to_string().contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn flags_apply_last_through_the_same_checks() {
+        let mut config =
+            ServerConfig::load(None, &env_of(&[("SENTINEL_GATEWAY_ADDR", "0.0.0.0:1")])).unwrap();
+        config
+            .apply_overrides(&env_of(&[("SENTINEL_GATEWAY_ADDR", "0.0.0.0:2")]))
+            .unwrap();
+        assert_eq!(config.gateway_addr.to_string(), "0.0.0.0:2");
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db/x"),
+            "postgres://u:***@db/x"
+        );
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+    }
+}

@@ -1,0 +1,77 @@
+//! Provider failures, classified so the dispatch loop never reads vendor
+//! details.
+
+/// What kind of failure an upstream call ended in, before any HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderErrorKind {
+    /// TCP/TLS connection could not be established.
+    Connect,
+    /// The upstream took too long (connect, first byte, idle or total).
+    Timeout,
+    /// The upstream answered something that is not valid for its API, or
+    /// the connection broke mid-response.
+    Protocol,
+    /// The response exceeded Sentinel's size bound.
+    BodyTooLarge,
+}
+
+impl ProviderErrorKind {
+    /// Low-cardinality label, also the attempt outcome in request records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect_error",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol_error",
+            Self::BodyTooLarge => "body_too_large",
+        }
+    }
+}
+
+/// An upstream call that produced no usable HTTP response.
+///
+/// The message never contains the upstream URL (query strings may carry
+/// credentials for some vendors) nor any credential.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind_label}: {message}", kind_label = kind.as_str())]
+pub struct ProviderError {
+    pub kind: ProviderErrorKind,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies a reqwest error, dropping the URL from its text.
+    pub fn from_reqwest(error: reqwest::Error) -> Self {
+        let kind = if error.is_timeout() {
+            ProviderErrorKind::Timeout
+        } else if error.is_connect() {
+            ProviderErrorKind::Connect
+        } else {
+            ProviderErrorKind::Protocol
+        };
+        let error = error.without_url();
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::new(kind, message)
+    }
+}
+
+/// Why a provider could not be built from its configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BuildError {
+    #[error("provider kind {0:?} is not known")]
+    UnknownKind(String),
+    #[error("provider {provider}: {message}")]
+    Invalid { provider: String, message: String },
+}

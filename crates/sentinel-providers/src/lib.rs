@@ -1,0 +1,113 @@
+//! All vendor knowledge lives here. Every provider kind implements one
+//! [`Provider`] trait; a [`ProviderRegistry`] maps a kind name to its
+//! factory, so adding a vendor is one folder and one registry line. No other
+//! crate knows that a vendor exists.
+//!
+//! Invariants: the client's own credentials never reach a provider (the
+//! request handed in carries only the body); each provider owns one HTTP
+//! client built once, with redirects off and proxy variables ignored;
+//! response bodies are bounded.
+
+mod error;
+mod http_client;
+mod mock;
+mod openai;
+mod registry;
+
+use std::{fmt, pin::Pin};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use error::{BuildError, ProviderError, ProviderErrorKind};
+pub use http_client::{HttpSettings, MAX_RESPONSE_BYTES};
+pub use registry::{ProviderKind, ProviderRegistry};
+
+/// Which model API a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    ChatCompletions,
+    Embeddings,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat_completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// One call to send upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamRequest {
+    pub operation: Operation,
+    /// The OpenAI-format JSON body, with `model` already set to the
+    /// upstream model. Fields Sentinel does not know are kept as sent.
+    pub body: Bytes,
+    /// The client asked for a server-sent event stream.
+    pub stream: bool,
+}
+
+/// A chunked response body.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
+
+/// The body of an upstream answer.
+pub enum UpstreamBody {
+    /// A complete body (non-streaming answers and every error answer).
+    Full(Bytes),
+    /// An OpenAI-format SSE stream, passed on chunk by chunk.
+    Stream(ByteStream),
+}
+
+impl fmt::Debug for UpstreamBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(b) => write!(f, "Full({} bytes)", b.len()),
+            Self::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+/// An upstream HTTP answer, already in OpenAI's wire format.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// The upstream's own request id, for triage.
+    pub upstream_request_id: Option<String>,
+    pub body: UpstreamBody,
+}
+
+/// A configured upstream of some provider kind.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// The kind name, e.g. `openai`.
+    fn kind(&self) -> &'static str;
+
+    /// Sends one request. `Ok` means an HTTP answer arrived (any status);
+    /// `Err` means none did.
+    async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError>;
+}
+
+/// A provider credential, resolved from a managed secret. Redacted in
+/// `Debug`; the value is read only where it is put on the wire.
+#[derive(Clone)]
+pub struct Credential(String);
+
+impl Credential {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credential(redacted)")
+    }
+}

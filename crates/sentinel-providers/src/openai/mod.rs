@@ -1,0 +1,211 @@
+//! `openai` and `openai_compatible`: the OpenAI HTTP API itself and the many
+//! servers that speak it (vLLM, Ollama, Groq, Together, Mistral, DeepSeek,
+//! OpenRouter, …). The request body is already in the right format, so it is
+//! forwarded byte for byte; only the credential and extra headers are added.
+
+use http::{HeaderName, HeaderValue, header};
+use sentinel_config::{ConfigError, ProviderConfig, RawProvider};
+use url::Url;
+
+use crate::{
+    BuildError, Credential, Operation, Provider, ProviderError, ProviderKind, UpstreamBody,
+    UpstreamRequest, UpstreamResponse,
+    http_client::{HttpSettings, MAX_RESPONSE_BYTES, read_capped},
+};
+
+/// The kinds served by this module. `openai` requires a credential;
+/// `openai_compatible` servers (e.g. a local vLLM) may not need one.
+#[derive(Debug)]
+pub(crate) struct OpenAiKind {
+    pub(crate) name: &'static str,
+    pub(crate) credential_required: bool,
+}
+
+impl ProviderKind for OpenAiKind {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn check(&self, raw: &RawProvider) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if raw.base_url.is_none() {
+            errors.push(ConfigError::new(
+                "base_url",
+                format!(
+                    "{} providers need a base_url, e.g. https://api.openai.com/v1",
+                    self.name
+                ),
+            ));
+        }
+        if self.credential_required && raw.credential.is_none() {
+            errors.push(ConfigError::new(
+                "credential",
+                format!("{} providers need a credential: secret:NAME", self.name),
+            ));
+        }
+        if let Some(options) = &raw.options {
+            for key in options.keys() {
+                errors.push(ConfigError::new(
+                    format!("options.{key}"),
+                    format!("{} providers take no options", self.name),
+                ));
+            }
+        }
+        errors
+    }
+
+    fn build(
+        &self,
+        config: &ProviderConfig,
+        credential: Option<Credential>,
+        http: &HttpSettings,
+    ) -> Result<std::sync::Arc<dyn Provider>, BuildError> {
+        let invalid = |message: String| BuildError::Invalid {
+            provider: config.name.to_string(),
+            message,
+        };
+        let base_url = config
+            .base_url
+            .clone()
+            .ok_or_else(|| invalid("base_url is missing".into()))?;
+        if self.credential_required && credential.is_none() {
+            return Err(invalid("credential is missing".into()));
+        }
+        let mut headers = Vec::with_capacity(config.headers.len());
+        for (name, value) in &config.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| invalid(format!("header name {name:?} is invalid")))?;
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|_| invalid(format!("header {name} has an invalid value")))?;
+            headers.push((name, value));
+        }
+        let auth = credential
+            .map(|c| {
+                let mut value = HeaderValue::try_from(format!("Bearer {}", c.expose()))
+                    .map_err(|_| invalid("credential is not a valid header value".into()))?;
+                value.set_sensitive(true);
+                Ok::<_, BuildError>(value)
+            })
+            .transpose()?;
+        let client = http
+            .build()
+            .map_err(|e| invalid(format!("cannot build HTTP client: {e}")))?;
+        Ok(std::sync::Arc::new(OpenAi {
+            kind: self.name,
+            chat_url: endpoint(&base_url, "chat/completions"),
+            embeddings_url: endpoint(&base_url, "embeddings"),
+            auth,
+            headers,
+            client,
+        }))
+    }
+}
+
+/// `base_url` + `/path`, whether or not the base ends in a slash.
+fn endpoint(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!("{}/{path}", base.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url
+}
+
+struct OpenAi {
+    kind: &'static str,
+    chat_url: Url,
+    embeddings_url: Url,
+    auth: Option<HeaderValue>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for OpenAi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAi")
+            .field("kind", &self.kind)
+            .field("chat_url", &self.chat_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for OpenAi {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
+        let url = match request.operation {
+            Operation::ChatCompletions => &self.chat_url,
+            Operation::Embeddings => &self.embeddings_url,
+        };
+        let mut builder = self
+            .client
+            .post(url.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                header::ACCEPT,
+                if request.stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(request.body);
+        if let Some(auth) = &self.auth {
+            builder = builder.header(header::AUTHORIZATION, auth.clone());
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let upstream_request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let is_event_stream = content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        let body = if request.stream && (200..300).contains(&status) && is_event_stream {
+            use futures_util::TryStreamExt;
+            UpstreamBody::Stream(Box::pin(
+                response.bytes_stream().map_err(ProviderError::from_reqwest),
+            ))
+        } else {
+            UpstreamBody::Full(read_capped(response, MAX_RESPONSE_BYTES).await?)
+        };
+        Ok(UpstreamResponse {
+            status,
+            content_type,
+            upstream_request_id,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_join_with_and_without_slash() {
+        for base in ["https://api.openai.com/v1", "https://api.openai.com/v1/"] {
+            let base = Url::parse(base).unwrap();
+            assert_eq!(
+                endpoint(&base, "chat/completions").as_str(),
+                "https://api.openai.com/v1/chat/completions"
+            );
+        }
+        let root = Url::parse("http://10.0.0.5:8000").unwrap();
+        assert_eq!(
+            endpoint(&root, "embeddings").as_str(),
+            "http://10.0.0.5:8000/embeddings"
+        );
+    }
+}
