@@ -1,0 +1,90 @@
+//! The one place where data-plane failures become HTTP responses.
+//!
+//! Client bodies carry the stable code, a message a person can act on and
+//! the request id; never an upstream body, a credential or internal detail.
+//! The operator-facing detail goes to the request record instead.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use sentinel_core::ErrorCode;
+use serde_json::json;
+
+/// A client-visible failure of a data-plane request.
+#[derive(Debug, Clone)]
+pub struct GatewayError {
+    pub code: ErrorCode,
+    /// Shown to the client.
+    pub message: String,
+    /// Recorded for operators only.
+    pub detail: Option<String>,
+    /// Seconds for `Retry-After`, where it applies.
+    pub retry_after: Option<u64>,
+}
+
+impl GatewayError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            detail: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The OpenAI-shaped error response, stamped with the request id.
+    pub fn to_response(&self, request_id: &str) -> Response {
+        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({
+            "error": {
+                "message": self.message,
+                "type": self.code.kind().as_str(),
+                "param": null,
+                "code": self.code.as_str(),
+                "request_id": request_id,
+            }
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn error_body_is_openai_shaped_with_request_id() {
+        let response = GatewayError::new(ErrorCode::InvalidApiKey, "the key is not valid")
+            .with_detail("secret detail for operators")
+            .to_response("req-1");
+        assert_eq!(response.status(), 401);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": {"message": "the key is not valid", "type": "authentication_error",
+                "param": null, "code": "invalid_api_key", "request_id": "req-1"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_sent() {
+        let response = GatewayError::new(ErrorCode::RateLimited, "slow down").with_retry_after(7).to_response("r");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+}

@@ -1,0 +1,148 @@
+//! Sentinel's data plane: the gateway listener's routes, the request
+//! pipeline, the in-memory snapshot it serves from, and the asynchronous
+//! request-record writer.
+//!
+//! Invariants: the request path never waits on the store (it reads the
+//! snapshot; records go through a bounded channel); every response carries
+//! `x-sentinel-request-id`; administrative paths do not exist here (404).
+//! This crate never depends on the console.
+
+mod error;
+mod health;
+mod models;
+mod pipeline;
+pub mod record;
+mod reload;
+pub mod snapshot;
+mod sse;
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use arc_swap::ArcSwapOption;
+use axum::{
+    Router,
+    extract::{ConnectInfo, Request, State},
+    response::Response,
+    routing::{get, post},
+};
+use sentinel_core::ErrorCode;
+use sentinel_providers::Operation;
+use sentinel_store::Store;
+
+pub use error::GatewayError;
+pub use health::readiness;
+pub use pipeline::REQUEST_ID_HEADER;
+pub use record::{RecordSink, writer as record_writer};
+pub use reload::ReloadOutcome;
+pub use snapshot::{BuildDeps, Snapshot};
+
+/// Data-plane settings.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The gateway: shared by every request; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    snapshot: ArcSwapOption<Snapshot>,
+    store: Store,
+    records: RecordSink,
+    deps: BuildDeps,
+    settings: GatewaySettings,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl Gateway {
+    /// A gateway with no snapshot yet; call [`Gateway::reload`] to load one.
+    pub fn new(store: Store, records: RecordSink, deps: BuildDeps, settings: GatewaySettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                snapshot: ArcSwapOption::empty(),
+                store,
+                records,
+                deps,
+                settings,
+                reload_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The snapshot requests are served from, if one is loaded.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.inner.snapshot.load_full()
+    }
+
+    pub fn records(&self) -> &RecordSink {
+        &self.inner.records
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        self.inner.settings.max_body_bytes
+    }
+
+    /// The gateway listener's routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/chat/completions", post(chat_completions))
+            .route("/v1/embeddings", post(embeddings))
+            .route("/v1/models", get(models::list))
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .fallback(not_found)
+            .with_state(self.clone())
+    }
+}
+
+async fn chat_completions(State(gw): State<Gateway>, request: Request) -> Response {
+    pipeline::handle(gw, Operation::ChatCompletions, request).await
+}
+
+async fn embeddings(State(gw): State<Gateway>, request: Request) -> Response {
+    pipeline::handle(gw, Operation::Embeddings, request).await
+}
+
+/// The client's address, as the listener recorded it.
+pub(crate) fn peer(request: &Request) -> Option<SocketAddr> {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+/// Every other path, administrative ones included: 404, recorded.
+async fn not_found(State(gw): State<Gateway>, request: Request) -> Response {
+    let started = tokio::time::Instant::now();
+    let record = pipeline::start_record(&gw, "unknown", peer(&request));
+    let error = GatewayError::new(
+        ErrorCode::NotFound,
+        format!("no such endpoint: {} {}", request.method(), request.uri().path()),
+    );
+    pipeline::refuse(&gw, record, started, &error)
+}
+
+/// Milliseconds since the unix epoch, now.
+pub(crate) fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

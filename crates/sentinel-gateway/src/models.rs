@@ -1,0 +1,36 @@
+//! `GET /v1/models`: the models the caller's key may use.
+
+use axum::{
+    Json,
+    extract::{Request, State},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{Gateway, GatewayError, pipeline};
+
+pub(crate) async fn list(State(gw): State<Gateway>, request: Request) -> Response {
+    let started = tokio::time::Instant::now();
+    let mut record = pipeline::start_record(&gw, "models", crate::peer(&request));
+    let Some(snapshot) = gw.snapshot() else {
+        let error = GatewayError::new(sentinel_core::ErrorCode::Unavailable, "the gateway is starting; retry shortly");
+        return pipeline::refuse(&gw, record, started, &error);
+    };
+    let principal = match pipeline::identify::identify(&snapshot, request.headers(), request.uri(), record.time, &mut record) {
+        Ok(p) => p,
+        Err(error) => return pipeline::refuse(&gw, record, started, &error),
+    };
+    let data: Vec<_> = principal
+        .env
+        .models()
+        .iter()
+        .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "sentinel" }))
+        .collect();
+    record.status = 200;
+    record.latency_ms = pipeline::millis(started);
+    record.ttfb_ms = Some(record.latency_ms);
+    record.config_revision = principal.env.revision;
+    let id = record.id.clone();
+    gw.records().submit(record);
+    pipeline::stamp(Json(json!({ "object": "list", "data": data })).into_response(), &id)
+}

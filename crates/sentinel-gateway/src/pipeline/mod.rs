@@ -1,0 +1,307 @@
+//! The request path for model APIs, one stage per module, read top to
+//! bottom in [`handle`]:
+//!
+//! 1. accept — body-size limit (headers and read time are the listener's job)
+//! 2. identify — key → principal, environment from host
+//! 3. decode — JSON → model, stream flag, raw fields
+//! 4. route — requested model → provider target
+//! 5. dispatch — one upstream attempt (retries and fallbacks come later)
+//! 6. respond — pass the answer through, streaming chunk by chunk
+//! 7. record — the request record goes to the asynchronous writer
+
+pub(crate) mod decode;
+pub(crate) mod identify;
+mod stream;
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{HeaderValue, StatusCode, header},
+    response::Response,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sentinel_core::{AttemptRecord, ErrorCode, RequestRecord};
+use sentinel_providers::{Operation, UpstreamBody, UpstreamRequest};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use self::{decode::ModelRequest, stream::RecordedStream};
+pub(crate) use stream::millis;
+use crate::{Gateway, error::GatewayError, sse::Usage};
+
+/// The response header that carries the request id, on every response.
+pub const REQUEST_ID_HEADER: &str = "x-sentinel-request-id";
+
+/// A new request's id and record.
+pub(crate) fn start_record(gw: &Gateway, ingress: &str, peer: Option<SocketAddr>) -> RequestRecord {
+    RequestRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: gw.snapshot().and_then(|s| s.default_org_id.clone()).unwrap_or_default(),
+        time: crate::unix_millis(),
+        ingress: ingress.to_owned(),
+        client_addr: peer.map(|p| p.ip().to_string()),
+        ..RequestRecord::default()
+    }
+}
+
+/// Stamps the request id on a response.
+pub(crate) fn stamp(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Finishes a refused request: record it and answer with the error.
+pub(crate) fn refuse(gw: &Gateway, mut record: RequestRecord, started: Instant, error: &GatewayError) -> Response {
+    record.status = error.code.status();
+    record.error_code = Some(error.code.as_str().to_owned());
+    record.error_detail = error.detail.clone().or_else(|| Some(error.message.clone()));
+    record.latency_ms = millis(started);
+    record.ttfb_ms = Some(record.latency_ms);
+    let id = record.id.clone();
+    gw.records().submit(record);
+    stamp(error.to_response(&id), &id)
+}
+
+/// Handles one model-API request (chat completions or embeddings).
+pub(crate) async fn handle(gw: Gateway, operation: Operation, request: Request) -> Response {
+    let started = Instant::now();
+    let mut record = start_record(&gw, operation.as_str(), crate::peer(&request));
+    match run(&gw, operation, request, &mut record, started).await {
+        Ok(Reply::Complete(response)) => {
+            record.latency_ms = millis(started);
+            record.ttfb_ms = Some(record.latency_ms);
+            let id = record.id.clone();
+            gw.records().submit(record);
+            stamp(response, &id)
+        }
+        Ok(Reply::Streaming(response, id)) => stamp(response, &id),
+        Err(error) => refuse(&gw, record, started, &error),
+    }
+}
+
+enum Reply {
+    /// The record on the caller's side is filled in; submit it.
+    Complete(Response),
+    /// The record moved into the stream, which submits it when it ends.
+    Streaming(Response, String),
+}
+
+async fn run(
+    gw: &Gateway,
+    operation: Operation,
+    request: Request,
+    record: &mut RequestRecord,
+    started: Instant,
+) -> Result<Reply, GatewayError> {
+    let snapshot = gw
+        .snapshot()
+        .ok_or_else(|| GatewayError::new(ErrorCode::Unavailable, "the gateway is starting; retry shortly").with_retry_after(1))?;
+    let (parts, body) = request.into_parts();
+
+    // identify
+    let principal = identify::identify(&snapshot, &parts.headers, &parts.uri, record.time, record)?;
+
+    // accept: bounded body
+    let body = read_body(body, gw.max_body_bytes()).await?;
+
+    // decode
+    let request = ModelRequest::decode(body).map_err(|e| {
+        let code = match e {
+            decode::DecodeError::Json(_) | decode::DecodeError::NotAnObject => ErrorCode::InvalidJson,
+            _ => ErrorCode::InvalidRequest,
+        };
+        GatewayError::new(code, e.to_string())
+    })?;
+    record.requested_model = Some(request.model.clone());
+    record.stream = request.stream;
+
+    // route
+    let env = &principal.env;
+    record.config_revision = env.revision;
+    let route = env.route(&request.model).ok_or_else(|| {
+        let available = env.models().join(", ");
+        GatewayError::new(
+            ErrorCode::ModelNotFound,
+            format!(
+                "model {:?} is not served in environment {}; available models: {}",
+                request.model,
+                env.name,
+                if available.is_empty() { "none" } else { &available }
+            ),
+        )
+    })?;
+    record.route_plan = Some(route.plan.clone());
+    record.provider = Some(route.provider_name.clone());
+    record.upstream_model = Some(route.upstream_model.clone());
+
+    // dispatch: one attempt
+    tracing::debug!(
+        request_id = %record.id, key_id = %principal.key_id, app_id = %principal.app_id,
+        model = %request.model, provider = %route.provider_name, "dispatching"
+    );
+    let attempt_started = Instant::now();
+    let upstream = route
+        .provider
+        .send(UpstreamRequest {
+            operation,
+            body: request.body_for(&route.upstream_model),
+            stream: request.stream,
+        })
+        .await;
+    let mut attempt = AttemptRecord {
+        provider: route.provider_name.clone(),
+        upstream_model: route.upstream_model.clone(),
+        latency_ms: millis(attempt_started),
+        ..AttemptRecord::default()
+    };
+    let response = match upstream {
+        Ok(response) => response,
+        Err(error) => {
+            attempt.outcome = error.kind.as_str().to_owned();
+            attempt.error = Some(error.message.clone());
+            record.attempts.push(attempt);
+            let code = match error.kind {
+                sentinel_providers::ProviderErrorKind::Timeout => ErrorCode::UpstreamTimeout,
+                _ => ErrorCode::UpstreamError,
+            };
+            return Err(GatewayError::new(
+                code,
+                format!("provider {} did not answer ({})", route.provider_name, error.kind.as_str()),
+            )
+            .with_detail(error.to_string()));
+        }
+    };
+    attempt.status = Some(response.status);
+    record.upstream_status = Some(response.status);
+    attempt.outcome = outcome(response.status).to_owned();
+    record.attempts.push(attempt);
+
+    // respond
+    if !(200..300).contains(&response.status) {
+        let body = match response.body {
+            UpstreamBody::Full(b) => b,
+            UpstreamBody::Stream(_) => Bytes::new(),
+        };
+        return Err(upstream_failure(response.status, &body, &route.provider_name));
+    }
+    record.status = response.status;
+    let content_type = response.content_type.unwrap_or_else(|| "application/json".to_owned());
+    match response.body {
+        UpstreamBody::Full(body) => {
+            if let Some(usage) = usage_of(&body) {
+                record.prompt_tokens = usage.prompt_tokens;
+                record.completion_tokens = usage.completion_tokens;
+                record.total_tokens = usage.total_tokens;
+            }
+            let response = Response::builder()
+                .status(response.status)
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(body))
+                .map_err(|e| GatewayError::new(ErrorCode::Internal, "could not build the response").with_detail(e.to_string()))?;
+            Ok(Reply::Complete(response))
+        }
+        UpstreamBody::Stream(stream) => {
+            let id = record.id.clone();
+            let record = std::mem::take(record);
+            let body = Body::from_stream(RecordedStream::new(stream, record, started, gw.records().clone()));
+            let response = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .header(header::CACHE_CONTROL, "no-cache")
+                .header("x-accel-buffering", "no")
+                .body(body)
+                .map_err(|e| GatewayError::new(ErrorCode::Internal, "could not build the response").with_detail(e.to_string()))?;
+            Ok(Reply::Streaming(response, id))
+        }
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(GatewayError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        )),
+        Err(error) => Err(GatewayError::new(ErrorCode::InvalidRequest, "could not read the request body")
+            .with_detail(error.to_string())),
+    }
+}
+
+/// The attempt outcome class of an upstream HTTP status.
+fn outcome(status: u16) -> &'static str {
+    match status {
+        200..=299 => "ok",
+        429 => "rate_limited",
+        500..=599 => "server_error",
+        _ => "client_error",
+    }
+}
+
+/// The usage object of a complete OpenAI-format answer.
+fn usage_of(body: &[u8]) -> Option<Usage> {
+    #[derive(Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
+}
+
+/// What the client sees when the provider answered with an error status.
+///
+/// Upstream bodies are not passed through (they can echo credentials or
+/// internal detail); for requests the provider judged invalid, only its
+/// error message is relayed, because the client needs it to fix the request.
+fn upstream_failure(status: u16, body: &[u8], provider: &str) -> GatewayError {
+    let upstream_message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_owned));
+    let detail = format!(
+        "provider {provider} answered {status}: {}",
+        upstream_message.as_deref().unwrap_or("(no error message)")
+    );
+    let error = match status {
+        401 | 403 => GatewayError::new(
+            ErrorCode::UpstreamError,
+            format!("provider {provider} refused Sentinel's credential; an operator must check its secret"),
+        ),
+        429 => GatewayError::new(ErrorCode::RateLimited, format!("provider {provider} is rate limiting requests; retry later"))
+            .with_retry_after(1),
+        400..=499 => {
+            let mut message: String = upstream_message.unwrap_or_else(|| "no message".to_owned()).chars().take(1000).collect();
+            message.insert_str(0, &format!("provider {provider} rejected the request ({status}): "));
+            GatewayError::new(ErrorCode::InvalidRequest, message)
+        }
+        _ => GatewayError::new(ErrorCode::UpstreamError, format!("provider {provider} failed with status {status}")),
+    };
+    error.with_detail(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_statuses_map_to_client_codes() {
+        let body = br#"{"error":{"message":"max_tokens is too large","type":"invalid_request_error"}}"#;
+        let e = upstream_failure(400, body, "p");
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.message.contains("max_tokens is too large"));
+        assert_eq!(upstream_failure(401, b"{}", "p").code, ErrorCode::UpstreamError);
+        assert_eq!(upstream_failure(429, b"", "p").code, ErrorCode::RateLimited);
+        assert_eq!(upstream_failure(503, b"<html>", "p").code, ErrorCode::UpstreamError);
+        assert!(!upstream_failure(401, br#"{"error":{"message":"bad key sk-123"}}"#, "p").message.contains("sk-123"));
+    }
+
+    #[test]
+    fn usage_is_read_from_complete_answers() {
+        let usage = usage_of(br#"{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#).unwrap();
+        assert_eq!(usage.total_tokens, Some(3));
+        assert_eq!(usage_of(b"not json"), None);
+    }
+}

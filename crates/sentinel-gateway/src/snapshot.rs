@@ -1,0 +1,260 @@
+//! The snapshot: everything the data plane needs, in memory, immutable.
+//! A new one is built from the store after every change and swapped in
+//! atomically; each request loads the current one once and keeps it.
+//!
+//! Invariant: the request path reads only the snapshot, never the store.
+
+use std::{collections::HashMap, fmt::Write as _, sync::Arc};
+
+use sentinel_config::{CompileContext, EnvConfig};
+use sentinel_core::{ApiKey, KeyDigest, UnixMillis};
+use sentinel_providers::{Credential, HttpSettings, Provider, ProviderRegistry};
+use sentinel_store::{Store, StoreError};
+
+/// A client key as the request path checks it.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    pub id: String,
+    pub digest: KeyDigest,
+    pub org_id: String,
+    pub env_id: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub revoked_at: Option<UnixMillis>,
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// Where one requested model goes.
+#[derive(Debug)]
+pub struct Route {
+    pub plan: String,
+    pub provider_name: String,
+    pub provider: Arc<dyn Provider>,
+    pub upstream_model: String,
+}
+
+/// One environment's compiled configuration with live providers.
+#[derive(Debug)]
+pub struct EnvRuntime {
+    pub org_id: String,
+    pub id: String,
+    pub name: String,
+    pub revision: Option<i64>,
+    routes: HashMap<String, Arc<Route>>,
+    models: Vec<String>,
+    /// Identifies the inputs this runtime was built from, so an unchanged
+    /// environment keeps its providers (and their connection pools).
+    inputs: String,
+}
+
+impl EnvRuntime {
+    pub fn route(&self, model: &str) -> Option<&Arc<Route>> {
+        self.routes.get(model)
+    }
+
+    /// Model names served in this environment, sorted.
+    pub fn models(&self) -> &[String] {
+        &self.models
+    }
+}
+
+/// The immutable view the gateway serves from.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The store change counter this snapshot reflects.
+    pub generation: u64,
+    pub default_org_id: Option<String>,
+    keys: HashMap<String, KeyEntry>,
+    envs: HashMap<String, Arc<EnvRuntime>>,
+    hosts: HashMap<String, String>,
+    /// Environments whose configuration could not be built, with why.
+    pub problems: Vec<String>,
+}
+
+impl Snapshot {
+    pub fn key(&self, id: &str) -> Option<&KeyEntry> {
+        self.keys.get(id)
+    }
+
+    pub fn env(&self, id: &str) -> Option<&Arc<EnvRuntime>> {
+        self.envs.get(id)
+    }
+
+    /// The environment a data-plane host belongs to, if any.
+    pub fn env_for_host(&self, host: &str) -> Option<&Arc<EnvRuntime>> {
+        self.hosts.get(host).and_then(|id| self.envs.get(id))
+    }
+
+    pub fn env_count(&self) -> usize {
+        self.envs.len()
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// What a snapshot build needs besides the store.
+#[derive(Debug)]
+pub struct BuildDeps {
+    pub registry: ProviderRegistry,
+    pub http: HttpSettings,
+}
+
+/// Builds a snapshot from the store. Environments whose inputs did not change
+/// since `previous` are reused as they are; an environment that fails to
+/// build keeps its previous runtime (if any) and is listed in `problems`.
+pub async fn build(
+    store: &Store,
+    deps: &BuildDeps,
+    generation: u64,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, StoreError> {
+    let orgs = store.list_orgs().await?;
+    let default_org_id = orgs
+        .iter()
+        .find(|o| o.name == sentinel_core::DEFAULT_ORG)
+        .or(orgs.first())
+        .map(|o| o.id.clone());
+    let environments = store.list_all_environments().await?;
+    let applications = store.list_all_applications().await?;
+    let revisions = store.latest_revisions_all().await?;
+    let app_names: HashMap<&str, &str> = applications.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect();
+
+    let mut snapshot = Snapshot {
+        generation,
+        default_org_id,
+        ..Snapshot::default()
+    };
+    for env in &environments {
+        for host in &env.hosts {
+            snapshot.hosts.insert(host.to_ascii_lowercase(), env.id.clone());
+        }
+        let revision = revisions.iter().find(|r| r.env_id == env.id && r.org_id == env.org_id);
+        let secrets = store.list_secrets(&env.org_id, &env.id).await?;
+        let mut inputs = format!("{}|{}|", env.protected, revision.map_or(0, |r| r.revision));
+        for s in &secrets {
+            let _ = write!(inputs, "{}:{};", s.name, s.version);
+        }
+        if let Some(old) = previous.and_then(|p| p.envs.get(&env.id)).filter(|old| old.inputs == inputs) {
+            snapshot.envs.insert(env.id.clone(), old.clone());
+            continue;
+        }
+        let document = revision.map_or("", |r| r.document.as_str());
+        let secret_names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
+        let built = compile_env(store, deps, env, document, &secret_names).await;
+        match built {
+            Ok((routes, models)) => {
+                snapshot.envs.insert(
+                    env.id.clone(),
+                    Arc::new(EnvRuntime {
+                        org_id: env.org_id.clone(),
+                        id: env.id.clone(),
+                        name: env.name.clone(),
+                        revision: revision.map(|r| r.revision),
+                        routes,
+                        models,
+                        inputs,
+                    }),
+                );
+            }
+            Err(problem) => {
+                tracing::error!(environment = %env.name, %problem, "environment configuration could not be built; keeping the previous one");
+                snapshot.problems.push(format!("{}: {problem}", env.name));
+                if let Some(old) = previous.and_then(|p| p.envs.get(&env.id)) {
+                    snapshot.envs.insert(env.id.clone(), old.clone());
+                } else {
+                    snapshot.envs.insert(
+                        env.id.clone(),
+                        Arc::new(EnvRuntime {
+                            org_id: env.org_id.clone(),
+                            id: env.id.clone(),
+                            name: env.name.clone(),
+                            revision: None,
+                            routes: HashMap::new(),
+                            models: Vec::new(),
+                            inputs: String::new(),
+                        }),
+                    );
+                }
+            }
+        }
+    }
+    for key in store.list_all_keys().await? {
+        if let Some(entry) = key_entry(&key, &app_names) {
+            snapshot.keys.insert(key.id.clone(), entry);
+        }
+    }
+    Ok(snapshot)
+}
+
+fn key_entry(key: &ApiKey, app_names: &HashMap<&str, &str>) -> Option<KeyEntry> {
+    let digest = KeyDigest::from_hex(&key.digest_hex)?;
+    Some(KeyEntry {
+        id: key.id.clone(),
+        digest,
+        org_id: key.org_id.clone(),
+        env_id: key.env_id.clone(),
+        app_id: key.app_id.clone(),
+        app_name: app_names.get(key.app_id.as_str()).map(|s| (*s).to_owned()).unwrap_or_default(),
+        revoked_at: key.revoked_at,
+        expires_at: key.expires_at,
+    })
+}
+
+type Routes = (HashMap<String, Arc<Route>>, Vec<String>);
+
+async fn compile_env(
+    store: &Store,
+    deps: &BuildDeps,
+    env: &sentinel_core::Environment,
+    document: &str,
+    secret_names: &[&str],
+) -> Result<Routes, String> {
+    let secret_exists = |name: &str| secret_names.contains(&name);
+    let ctx = CompileContext {
+        catalog: &deps.registry,
+        protected: env.protected,
+        secret_exists: &secret_exists,
+    };
+    let (config, _warnings): (EnvConfig, _) = sentinel_config::compile(document, &ctx).map_err(|e| e.to_string())?;
+    let needs_secrets = config.providers().values().any(|p| p.credential.is_some());
+    let secrets = if needs_secrets {
+        store.reveal_secrets(&env.org_id, &env.id).await.map_err(|e| e.to_string())?
+    } else {
+        HashMap::new()
+    };
+    let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    for (name, provider) in config.providers() {
+        let credential = match &provider.credential {
+            Some(reference) => Some(Credential::new(
+                secrets
+                    .get(reference.name().as_str())
+                    .ok_or_else(|| format!("provider {name}: secret {} is missing", reference.name()))?
+                    .expose(),
+            )),
+            None => None,
+        };
+        let built = deps.registry.build(provider, credential, &deps.http).map_err(|e| e.to_string())?;
+        providers.insert(name.to_string(), built);
+    }
+    let mut routes = HashMap::new();
+    for (plan_name, plan) in config.route_plans() {
+        let Some(target) = plan.targets.first() else { continue };
+        let provider = providers
+            .get(target.provider.as_str())
+            .ok_or_else(|| format!("route plan {plan_name}: provider {} is missing", target.provider))?;
+        let route = Arc::new(Route {
+            plan: plan_name.to_string(),
+            provider_name: target.provider.to_string(),
+            provider: provider.clone(),
+            upstream_model: target.model.clone(),
+        });
+        for model in &plan.models {
+            routes.insert(model.clone(), route.clone());
+        }
+    }
+    let mut models: Vec<String> = routes.keys().cloned().collect();
+    models.sort();
+    Ok((routes, models))
+}

@@ -1,0 +1,165 @@
+//! The connection pool, opening and migrating, the change feed, and the two
+//! macros that let each query be written once for both engines.
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use sqlx::{
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+};
+use tokio::sync::watch;
+
+use crate::{MasterKey, StoreError, crypto::Crypto};
+
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) crypto: Crypto,
+    /// SQLite allows one writer at a time; writers queue here instead of
+    /// failing with SQLITE_BUSY. Unused with PostgreSQL.
+    pub(crate) write_lock: tokio::sync::Mutex<()>,
+    pub(crate) changes: watch::Sender<u64>,
+}
+
+/// Sentinel's store: SQLite or PostgreSQL behind one API. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend_name()).finish_non_exhaustive()
+    }
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has. The body
+/// is compiled once per engine, so one query text serves both.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.inner.pool {
+            $crate::backend::Pool::Sqlite($pool) => $body,
+            $crate::backend::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Runs `$body` inside a write transaction bound to `$tx`, commits when it
+/// returns `Ok`, and publishes a change. Writers race for the next audit
+/// sequence number only under PostgreSQL; the loser's transaction is retried.
+macro_rules! write_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let _serial = $store.write_guard().await;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result: Result<_, $crate::StoreError> = $crate::backend::with_pool!($store, |pool| {
+                async {
+                    let mut $tx = pool.begin().await?;
+                    let value = $body;
+                    $tx.commit().await?;
+                    Ok(value)
+                }
+                .await
+            });
+            match result {
+                Err($crate::StoreError::AuditContention) if attempt < 20 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 3)).await;
+                }
+                other => break other,
+            }
+        }
+        .inspect(|_| $store.publish_change())
+    }};
+}
+pub(crate) use write_tx;
+
+impl Store {
+    /// Opens `sqlite://PATH[?mode=rwc]` or `postgres://…` and runs migrations.
+    pub async fn open(url: &str, master_key: MasterKey) -> Result<Self, StoreError> {
+        let pool = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::Database("invalid sqlite URL".into()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::Database("invalid postgres URL".into()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(StoreError::Database("store URL must start with sqlite:// or postgres://".into()));
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                crypto: Crypto::new(&master_key),
+                write_lock: tokio::sync::Mutex::new(()),
+                changes: watch::Sender::new(0),
+            }),
+        })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.inner.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(StoreError::from))
+    }
+
+    /// Closes the pool, waiting for connections to return.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await);
+    }
+
+    /// A counter bumped after every committed control-plane change. The
+    /// gateway rebuilds its snapshot when it moves.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn publish_change(&self) {
+        self.inner.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Serializes writers on SQLite; a no-op guard on PostgreSQL.
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.inner.pool {
+            Pool::Sqlite(_) => Some(self.inner.write_lock.lock().await),
+            Pool::Postgres(_) => None,
+        }
+    }
+}
+
+/// Milliseconds since the unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A new time-ordered id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,161 @@
+//! Client keys: stored as digests, never as keys.
+
+use sentinel_core::ApiKey;
+use serde_json::json;
+
+use crate::{
+    AuditContext, Store, StoreError,
+    audit::append_audit,
+    backend::{with_pool, write_tx},
+    error::conflict,
+};
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    org_id: String,
+    env_id: String,
+    app_id: String,
+    name: String,
+    prefix: String,
+    digest: String,
+    revoked_at: Option<i64>,
+    expires_at: Option<i64>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<KeyRow> for ApiKey {
+    fn from(r: KeyRow) -> Self {
+        Self {
+            id: r.id,
+            org_id: r.org_id,
+            env_id: r.env_id,
+            app_id: r.app_id,
+            name: r.name,
+            prefix: r.prefix,
+            digest_hex: r.digest,
+            revoked_at: r.revoked_at,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, org_id, env_id, app_id, name, prefix, digest, revoked_at, expires_at, created_at, last_used_at";
+
+impl Store {
+    /// Stores a new key (its digest). The application must belong to the
+    /// key's environment and organization.
+    pub async fn insert_key(&self, key: &ApiKey, ctx: &AuditContext) -> Result<(), StoreError> {
+        write_tx!(self, |tx| {
+            let app: Option<(String,)> = sqlx::query_as("SELECT id FROM applications WHERE id = $1 AND org_id = $2 AND env_id = $3")
+                .bind(&key.app_id)
+                .bind(&key.org_id)
+                .bind(&key.env_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if app.is_none() {
+                return Err(StoreError::NotFound { what: "application".into() });
+            }
+            sqlx::query(
+                "INSERT INTO api_keys (id, org_id, env_id, app_id, name, prefix, digest, revoked_at, expires_at, created_at, last_used_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&key.id)
+            .bind(&key.org_id)
+            .bind(&key.env_id)
+            .bind(&key.app_id)
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(&key.digest_hex)
+            .bind(key.revoked_at)
+            .bind(key.expires_at)
+            .bind(key.created_at)
+            .bind(key.last_used_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict(e, || "a key with that id already exists".into()))?;
+            append_audit!(
+                tx,
+                &key.org_id,
+                ctx,
+                "key.create",
+                format!("key/{}", key.id),
+                Some(key.env_id.as_str()),
+                json!({ "prefix": key.prefix, "name": key.name, "app_id": key.app_id, "expires_at": key.expires_at })
+            );
+        })
+    }
+
+    async fn keys_where(&self, filter: &str, binds: &[&str]) -> Result<Vec<ApiKey>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE {filter} ORDER BY created_at DESC, id");
+        let rows: Vec<KeyRow> = with_pool!(self, |pool| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+            for b in binds {
+                query = query.bind(*b);
+            }
+            query.fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(ApiKey::from).collect())
+    }
+
+    /// Keys of an organization, optionally of one environment, newest first.
+    pub async fn list_keys(&self, org_id: &str, env_id: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        match env_id {
+            Some(env) => self.keys_where("org_id = $1 AND env_id = $2", &[org_id, env]).await,
+            None => self.keys_where("org_id = $1", &[org_id]).await,
+        }
+    }
+
+    pub async fn get_key(&self, org_id: &str, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.keys_where("org_id = $1 AND id = $2", &[org_id, id]).await?.pop())
+    }
+
+    /// Every organization's keys: for building the gateway snapshot.
+    pub async fn list_all_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.keys_where("1 = 1", &[]).await
+    }
+
+    /// Revokes a key as of `now`. False when there is no such key or it was
+    /// already revoked.
+    pub async fn revoke_key(&self, org_id: &str, id: &str, now: i64, ctx: &AuditContext) -> Result<bool, StoreError> {
+        write_tx!(self, |tx| {
+            let env: Option<(String,)> = sqlx::query_as("SELECT env_id FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(org_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((env_id,)) = env else {
+                return Ok(false);
+            };
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND org_id = $3")
+                .bind(now)
+                .bind(id)
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            append_audit!(tx, org_id, ctx, "key.revoke", format!("key/{id}"), Some(env_id.as_str()), json!({ "revoked_at": now }));
+            true
+        })
+    }
+
+    /// Records when keys were last used (keeps the latest time). Not audited
+    /// and not a configuration change.
+    pub async fn mark_keys_used(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
+        let _serial = self.write_guard().await;
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for (id, time) in used {
+                sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+                    .bind(time)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

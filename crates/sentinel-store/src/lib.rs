@@ -1,0 +1,32 @@
+//! Sentinel's store: every durable fact — organizations, operators,
+//! environments, applications, keys, secrets, config revisions, the audit
+//! log and request records — in SQLite (the embedded default) or PostgreSQL,
+//! behind one [`Store`].
+//!
+//! Invariants:
+//! - this is the only crate that writes SQL; each query is written once and
+//!   runs on both engines (`$N` placeholders, portable types);
+//! - every organization-scoped method filters by `org_id`; rows of another
+//!   organization behave as absent;
+//! - every control-plane change appends its audit event in the same
+//!   transaction, and audit events form a hash chain per organization;
+//! - secret values are stored only sealed under the master key (which is
+//!   never stored here) and leave only through [`Store::reveal_secrets`];
+//! - client keys and operator tokens are stored as digests only.
+
+mod audit;
+mod backend;
+mod config;
+mod crypto;
+mod env;
+mod error;
+mod key;
+mod org;
+mod record;
+mod secret;
+
+pub use audit::{AuditContext, AuditFilter, AuditVerification};
+pub use backend::Store;
+pub use crypto::{MasterKey, SecretValue};
+pub use error::StoreError;
+pub use record::{RecordFilter, RecordPage};
