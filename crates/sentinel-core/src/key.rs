@@ -37,11 +37,7 @@ impl ClientKey {
     /// Builds a new key from an environment name and 40 random bytes
     /// (8 for the id, 32 for the secret).
     pub fn new(env: &Name, random: &[u8; 40]) -> Self {
-        let text = format!(
-            "{PREFIX}{env}_{}_{}",
-            hex(&random[..8]),
-            hex(&random[8..])
-        );
+        let text = format!("{PREFIX}{env}_{}_{}", hex(&random[..8]), hex(&random[8..]));
         Self {
             env_len: env.len(),
             text,
@@ -150,6 +146,11 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// SHA-256 of `bytes`, lowercase hex (operator-token digests, document hashes).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, bytes).as_ref())
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -201,7 +202,11 @@ mod tests {
             &text.replace("snt_dev", "snt_DEV"),
             &text.to_uppercase().replace("SNT_DEV", "snt_dev"),
         ] {
-            assert_eq!(ClientKey::parse(bad), Err(KeyParseError::Malformed), "{bad}");
+            assert_eq!(
+                ClientKey::parse(bad),
+                Err(KeyParseError::Malformed),
+                "{bad}"
+            );
         }
     }
 

@@ -45,7 +45,8 @@ impl GatewayError {
 
     /// The OpenAI-shaped error response, stamped with the request id.
     pub fn to_response(&self, request_id: &str) -> Response {
-        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = json!({
             "error": {
                 "message": self.message,
@@ -57,7 +58,9 @@ impl GatewayError {
         });
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -73,7 +76,9 @@ mod tests {
             .with_detail("secret detail for operators")
             .to_response("req-1");
         assert_eq!(response.status(), 401);
-        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             body,
@@ -84,7 +89,9 @@ mod tests {
 
     #[tokio::test]
     async fn retry_after_is_sent() {
-        let response = GatewayError::new(ErrorCode::RateLimited, "slow down").with_retry_after(7).to_response("r");
+        let response = GatewayError::new(ErrorCode::RateLimited, "slow down")
+            .with_retry_after(7)
+            .to_response("r");
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     }
 }

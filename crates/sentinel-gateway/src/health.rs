@@ -21,7 +21,10 @@ pub(crate) async fn readyz(State(gw): State<Gateway>) -> impl IntoResponse {
 pub async fn readiness(gw: &Gateway) -> (StatusCode, serde_json::Value) {
     let snapshot = gw.snapshot();
     let snapshot_ok = snapshot.is_some();
-    let store_ok = matches!(tokio::time::timeout(Duration::from_secs(2), gw.store().ping()).await, Ok(Ok(())));
+    let store_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(2), gw.store().ping()).await,
+        Ok(Ok(()))
+    );
     let records = gw.records();
     let writer_ok = !records.backed_up();
     let ready = snapshot_ok && store_ok && writer_ok;
@@ -43,5 +46,12 @@ pub async fn readiness(gw: &Gateway) -> (StatusCode, serde_json::Value) {
             },
         }
     });
-    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        body,
+    )
 }

@@ -73,7 +73,12 @@ struct Inner {
 
 impl Gateway {
     /// A gateway with no snapshot yet; call [`Gateway::reload`] to load one.
-    pub fn new(store: Store, records: RecordSink, deps: BuildDeps, settings: GatewaySettings) -> Self {
+    pub fn new(
+        store: Store,
+        records: RecordSink,
+        deps: BuildDeps,
+        settings: GatewaySettings,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwapOption::empty(),
@@ -126,7 +131,10 @@ async fn embeddings(State(gw): State<Gateway>, request: Request) -> Response {
 
 /// The client's address, as the listener recorded it.
 pub(crate) fn peer(request: &Request) -> Option<SocketAddr> {
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
 }
 
 /// Every other path, administrative ones included: 404, recorded.
@@ -135,7 +143,11 @@ async fn not_found(State(gw): State<Gateway>, request: Request) -> Response {
     let record = pipeline::start_record(&gw, "unknown", peer(&request));
     let error = GatewayError::new(
         ErrorCode::NotFound,
-        format!("no such endpoint: {} {}", request.method(), request.uri().path()),
+        format!(
+            "no such endpoint: {} {}",
+            request.method(),
+            request.uri().path()
+        ),
     );
     pipeline::refuse(&gw, record, started, &error)
 }

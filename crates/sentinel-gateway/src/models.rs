@@ -13,10 +13,19 @@ pub(crate) async fn list(State(gw): State<Gateway>, request: Request) -> Respons
     let started = tokio::time::Instant::now();
     let mut record = pipeline::start_record(&gw, "models", crate::peer(&request));
     let Some(snapshot) = gw.snapshot() else {
-        let error = GatewayError::new(sentinel_core::ErrorCode::Unavailable, "the gateway is starting; retry shortly");
+        let error = GatewayError::new(
+            sentinel_core::ErrorCode::Unavailable,
+            "the gateway is starting; retry shortly",
+        );
         return pipeline::refuse(&gw, record, started, &error);
     };
-    let principal = match pipeline::identify::identify(&snapshot, request.headers(), request.uri(), record.time, &mut record) {
+    let principal = match pipeline::identify::identify(
+        &snapshot,
+        request.headers(),
+        request.uri(),
+        record.time,
+        &mut record,
+    ) {
         Ok(p) => p,
         Err(error) => return pipeline::refuse(&gw, record, started, &error),
     };
@@ -32,5 +41,8 @@ pub(crate) async fn list(State(gw): State<Gateway>, request: Request) -> Respons
     record.config_revision = principal.env.revision;
     let id = record.id.clone();
     gw.records().submit(record);
-    pipeline::stamp(Json(json!({ "object": "list", "data": data })).into_response(), &id)
+    pipeline::stamp(
+        Json(json!({ "object": "list", "data": data })).into_response(),
+        &id,
+    )
 }

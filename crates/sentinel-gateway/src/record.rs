@@ -59,7 +59,8 @@ impl RecordSink {
     pub fn submit(&self, record: RequestRecord) {
         if let Err(error) = self.tx.try_send(record) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            let (mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) = &error;
+            let (mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) =
+                &error;
             tracing::warn!(request_id = %r.id, "request record dropped: writer queue full or closed");
         }
     }
@@ -153,7 +154,9 @@ impl Writer {
                     if self.stats.failing.swap(false, Ordering::Relaxed) {
                         tracing::info!("request record writes recovered");
                     }
-                    self.stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     self.mark_used(batch).await;
                     batch.clear();
                     return;
@@ -171,11 +174,15 @@ impl Writer {
         }
         match self.spool.write(batch).await {
             Ok(path) => {
-                self.stats.spooled.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .spooled
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 tracing::warn!(records = batch.len(), path = %path.display(), "store unavailable; request records spooled to disk");
             }
             Err(error) => {
-                self.stats.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 tracing::error!(%error, records = batch.len(), "store and spool both failed; request records lost");
             }
         }
@@ -212,7 +219,9 @@ impl Writer {
                 self.stats.failing.store(true, Ordering::Relaxed);
                 return;
             }
-            self.stats.written.fetch_add(records.len() as u64, Ordering::Relaxed);
+            self.stats
+                .written
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
             self.stats.failing.store(false, Ordering::Relaxed);
             if let Err(error) = tokio::fs::remove_file(&file).await {
                 tracing::error!(%error, path = %file.display(), "replayed spool file could not be removed");
@@ -292,7 +301,9 @@ impl Spool {
         for (n, line) in text.lines().enumerate() {
             match serde_json::from_str(line) {
                 Ok(record) => records.push(record),
-                Err(error) => tracing::error!(%error, line = n + 1, path = %path.display(), "corrupt spooled record skipped"),
+                Err(error) => {
+                    tracing::error!(%error, line = n + 1, path = %path.display(), "corrupt spooled record skipped")
+                }
             }
         }
         Ok(records)
@@ -320,19 +331,31 @@ mod tests {
     #[tokio::test]
     async fn spool_round_trips_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool { dir: dir.path().join("spool") };
-        assert!(spool.files().await.unwrap().is_empty(), "a missing spool directory is empty");
+        let spool = Spool {
+            dir: dir.path().join("spool"),
+        };
+        assert!(
+            spool.files().await.unwrap().is_empty(),
+            "a missing spool directory is empty"
+        );
         let first = spool.write(&[record("a"), record("b")]).await.unwrap();
         let second = spool.write(&[record("c")]).await.unwrap();
         assert_eq!(spool.files().await.unwrap(), vec![first.clone(), second]);
-        let ids: Vec<String> = Spool::read(&first).await.unwrap().into_iter().map(|r| r.id).collect();
+        let ids: Vec<String> = Spool::read(&first)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, ["a", "b"]);
     }
 
     #[tokio::test]
     async fn corrupt_lines_are_skipped_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool { dir: dir.path().to_path_buf() };
+        let spool = Spool {
+            dir: dir.path().to_path_buf(),
+        };
         let path = spool.write(&[record("a")]).await.unwrap();
         let mut text = tokio::fs::read_to_string(&path).await.unwrap();
         text.push_str("{not json\n");

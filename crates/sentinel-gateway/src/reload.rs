@@ -31,7 +31,13 @@ impl Gateway {
         {
             return Ok(ReloadOutcome::Unchanged { generation });
         }
-        let next = snapshot::build(&self.inner.store, &self.inner.deps, generation, previous.as_deref()).await?;
+        let next = snapshot::build(
+            &self.inner.store,
+            &self.inner.deps,
+            generation,
+            previous.as_deref(),
+        )
+        .await?;
         self.inner.snapshot.store(Some(Arc::new(next)));
         tracing::info!(generation, "snapshot published");
         Ok(ReloadOutcome::Applied { generation })

@@ -119,7 +119,10 @@ pub async fn build(
     let environments = store.list_all_environments().await?;
     let applications = store.list_all_applications().await?;
     let revisions = store.latest_revisions_all().await?;
-    let app_names: HashMap<&str, &str> = applications.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect();
+    let app_names: HashMap<&str, &str> = applications
+        .iter()
+        .map(|a| (a.id.as_str(), a.name.as_str()))
+        .collect();
 
     let mut snapshot = Snapshot {
         generation,
@@ -128,15 +131,22 @@ pub async fn build(
     };
     for env in &environments {
         for host in &env.hosts {
-            snapshot.hosts.insert(host.to_ascii_lowercase(), env.id.clone());
+            snapshot
+                .hosts
+                .insert(host.to_ascii_lowercase(), env.id.clone());
         }
-        let revision = revisions.iter().find(|r| r.env_id == env.id && r.org_id == env.org_id);
+        let revision = revisions
+            .iter()
+            .find(|r| r.env_id == env.id && r.org_id == env.org_id);
         let secrets = store.list_secrets(&env.org_id, &env.id).await?;
         let mut inputs = format!("{}|{}|", env.protected, revision.map_or(0, |r| r.revision));
         for s in &secrets {
             let _ = write!(inputs, "{}:{};", s.name, s.version);
         }
-        if let Some(old) = previous.and_then(|p| p.envs.get(&env.id)).filter(|old| old.inputs == inputs) {
+        if let Some(old) = previous
+            .and_then(|p| p.envs.get(&env.id))
+            .filter(|old| old.inputs == inputs)
+        {
             snapshot.envs.insert(env.id.clone(), old.clone());
             continue;
         }
@@ -196,7 +206,10 @@ fn key_entry(key: &ApiKey, app_names: &HashMap<&str, &str>) -> Option<KeyEntry> 
         org_id: key.org_id.clone(),
         env_id: key.env_id.clone(),
         app_id: key.app_id.clone(),
-        app_name: app_names.get(key.app_id.as_str()).map(|s| (*s).to_owned()).unwrap_or_default(),
+        app_name: app_names
+            .get(key.app_id.as_str())
+            .map(|s| (*s).to_owned())
+            .unwrap_or_default(),
         revoked_at: key.revoked_at,
         expires_at: key.expires_at,
     })
@@ -211,16 +224,25 @@ async fn compile_env(
     document: &str,
     secret_names: &[&str],
 ) -> Result<Routes, String> {
-    let secret_exists = |name: &str| secret_names.contains(&name);
-    let ctx = CompileContext {
-        catalog: &deps.registry,
-        protected: env.protected,
-        secret_exists: &secret_exists,
+    // Compile in its own scope: the context borrows non-Send trait objects
+    // that must not live across the awaits below.
+    let config: EnvConfig = {
+        let secret_exists = |name: &str| secret_names.contains(&name);
+        let ctx = CompileContext {
+            catalog: &deps.registry,
+            protected: env.protected,
+            secret_exists: &secret_exists,
+        };
+        sentinel_config::compile(document, &ctx)
+            .map_err(|e| e.to_string())?
+            .0
     };
-    let (config, _warnings): (EnvConfig, _) = sentinel_config::compile(document, &ctx).map_err(|e| e.to_string())?;
     let needs_secrets = config.providers().values().any(|p| p.credential.is_some());
     let secrets = if needs_secrets {
-        store.reveal_secrets(&env.org_id, &env.id).await.map_err(|e| e.to_string())?
+        store
+            .reveal_secrets(&env.org_id, &env.id)
+            .await
+            .map_err(|e| e.to_string())?
     } else {
         HashMap::new()
     };
@@ -230,20 +252,30 @@ async fn compile_env(
             Some(reference) => Some(Credential::new(
                 secrets
                     .get(reference.name().as_str())
-                    .ok_or_else(|| format!("provider {name}: secret {} is missing", reference.name()))?
+                    .ok_or_else(|| {
+                        format!("provider {name}: secret {} is missing", reference.name())
+                    })?
                     .expose(),
             )),
             None => None,
         };
-        let built = deps.registry.build(provider, credential, &deps.http).map_err(|e| e.to_string())?;
+        let built = deps
+            .registry
+            .build(provider, credential, &deps.http)
+            .map_err(|e| e.to_string())?;
         providers.insert(name.to_string(), built);
     }
     let mut routes = HashMap::new();
     for (plan_name, plan) in config.route_plans() {
-        let Some(target) = plan.targets.first() else { continue };
-        let provider = providers
-            .get(target.provider.as_str())
-            .ok_or_else(|| format!("route plan {plan_name}: provider {} is missing", target.provider))?;
+        let Some(target) = plan.targets.first() else {
+            continue;
+        };
+        let provider = providers.get(target.provider.as_str()).ok_or_else(|| {
+            format!(
+                "route plan {plan_name}: provider {} is missing",
+                target.provider
+            )
+        })?;
         let route = Arc::new(Route {
             plan: plan_name.to_string(),
             provider_name: target.provider.to_string(),

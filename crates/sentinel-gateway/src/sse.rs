@@ -122,7 +122,11 @@ mod tests {
             assert!(!tap.error);
             assert_eq!(
                 tap.usage,
-                Some(Usage { prompt_tokens: Some(3), completion_tokens: Some(5), total_tokens: Some(8) }),
+                Some(Usage {
+                    prompt_tokens: Some(3),
+                    completion_tokens: Some(5),
+                    total_tokens: Some(8)
+                }),
                 "chunk size {size}"
             );
         }

@@ -10,12 +10,7 @@
 //! Invariant: once `shutdown` fires no new connection is accepted; in-flight
 //! requests (streams included) get until the grace deadline to finish.
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::ConnectInfo};
 use hyper::body::Incoming;
@@ -108,7 +103,9 @@ pub async fn serve(
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             let router = router.clone();
-            async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {})) }
+            async move {
+                Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {}))
+            }
         });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
@@ -138,9 +135,9 @@ pub async fn serve(
 
 /// Binds a listener, with a message that names the address on failure.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
 #[cfg(test)]
@@ -152,7 +149,14 @@ mod tests {
 
     use super::*;
 
-    async fn start(router: Router, limits: ListenerLimits) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<Drain>) {
+    async fn start(
+        router: Router,
+        limits: ListenerLimits,
+    ) -> (
+        SocketAddr,
+        CancellationToken,
+        tokio::task::JoinHandle<Drain>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -166,13 +170,20 @@ mod tests {
             header_read_timeout: Duration::from_millis(200),
             ..ListenerLimits::default()
         };
-        let (addr, shutdown, _task) = start(Router::new().route("/", get(|| async { "ok" })), limits).await;
+        let (addr, shutdown, _task) =
+            start(Router::new().route("/", get(|| async { "ok" })), limits).await;
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         let mut buf = Vec::new();
         // The server must close the connection (possibly after a 408) instead of waiting forever.
         let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
-        assert!(read.is_ok(), "connection was not closed by the header timeout");
+        assert!(
+            read.is_ok(),
+            "connection was not closed by the header timeout"
+        );
         shutdown.cancel();
     }
 
@@ -187,13 +198,21 @@ mod tests {
         );
         let (addr, shutdown, task) = start(router, ListenerLimits::default()).await;
         let request = tokio::spawn(async move {
-            reqwest::get(format!("http://{addr}/slow")).await.unwrap().text().await.unwrap()
+            reqwest::get(format!("http://{addr}/slow"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
         shutdown.cancel();
         assert_eq!(request.await.unwrap(), "done");
         assert_eq!(task.await.unwrap(), Drain::Complete);
-        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still accepting after shutdown"
+        );
     }
 
     #[tokio::test]
@@ -205,9 +224,13 @@ mod tests {
                 "never"
             }),
         );
-        let limits = ListenerLimits { grace: Duration::from_millis(200), ..ListenerLimits::default() };
+        let limits = ListenerLimits {
+            grace: Duration::from_millis(200),
+            ..ListenerLimits::default()
+        };
         let (addr, shutdown, task) = start(router, limits).await;
-        let _request = tokio::spawn(async move { reqwest::get(format!("http://{addr}/forever")).await });
+        let _request =
+            tokio::spawn(async move { reqwest::get(format!("http://{addr}/forever")).await });
         tokio::time::sleep(Duration::from_millis(100)).await;
         shutdown.cancel();
         assert_eq!(task.await.unwrap(), Drain::DeadlineExceeded);
@@ -220,7 +243,12 @@ mod tests {
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
         );
         let (addr, shutdown, _task) = start(router, ListenerLimits::default()).await;
-        let body = reqwest::get(format!("http://{addr}/peer")).await.unwrap().text().await.unwrap();
+        let body = reqwest::get(format!("http://{addr}/peer"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(body, "127.0.0.1");
         shutdown.cancel();
     }

@@ -36,7 +36,10 @@ pub struct AuditVerification {
 }
 
 /// The chained hash of an event's fields.
-#[expect(clippy::too_many_arguments, reason = "the hash covers every field of the event")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the hash covers every field of the event"
+)]
 pub(crate) fn event_hash(
     seq: i64,
     time: i64,
@@ -49,7 +52,18 @@ pub(crate) fn event_hash(
     request_id: Option<&str>,
     prev_hash: &str,
 ) -> String {
-    let canonical = serde_json::json!([seq, time, actor, action, target, env_id, details, source_addr, request_id, prev_hash]);
+    let canonical = serde_json::json!([
+        seq,
+        time,
+        actor,
+        action,
+        target,
+        env_id,
+        details,
+        source_addr,
+        request_id,
+        prev_hash
+    ]);
     sha256_hex(canonical.to_string().as_bytes())
 }
 
@@ -157,7 +171,11 @@ const COLUMNS: &str = "id, org_id, seq, time, actor, action, target, env_id, det
 
 impl Store {
     /// Audit events of an organization, newest first.
-    pub async fn list_audit(&self, org_id: &str, filter: AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+    pub async fn list_audit(
+        &self,
+        org_id: &str,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let limit = i64::from(filter.limit.clamp(1, 1000));
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_events WHERE org_id = $1
@@ -183,11 +201,13 @@ impl Store {
     pub async fn verify_audit_chain(&self, org_id: &str) -> Result<AuditVerification, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE org_id = $1 ORDER BY seq");
         let rows: Vec<AuditRow> = with_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(org_id).fetch_all(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(org_id)
+                .fetch_all(pool)
+                .await?
         });
         let mut prev = String::new();
-        let mut expected_seq = 1;
-        for row in &rows {
+        for (expected_seq, row) in (1..).zip(rows.iter()) {
             if row.seq != expected_seq || row.prev_hash != prev || row.hash != row.expected_hash() {
                 return Ok(AuditVerification {
                     ok: false,
@@ -196,7 +216,6 @@ impl Store {
                 });
             }
             prev.clone_from(&row.hash);
-            expected_seq += 1;
         }
         Ok(AuditVerification {
             ok: true,

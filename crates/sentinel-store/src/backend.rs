@@ -5,7 +5,9 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 use tokio::sync::watch;
 
@@ -33,7 +35,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend_name()).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,18 +62,20 @@ macro_rules! write_tx {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let result: Result<_, $crate::StoreError> = $crate::backend::with_pool!($store, |pool| {
-                async {
-                    let mut $tx = pool.begin().await?;
-                    let value = $body;
-                    $tx.commit().await?;
-                    Ok(value)
-                }
-                .await
-            });
+            let result: Result<_, $crate::StoreError> =
+                $crate::backend::with_pool!($store, |pool| {
+                    async {
+                        let mut $tx = pool.begin().await?;
+                        let value = $body;
+                        $tx.commit().await?;
+                        Ok(value)
+                    }
+                    .await
+                });
             match result {
                 Err($crate::StoreError::AuditContention) if attempt < 20 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 3)).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 3))
+                        .await;
                 }
                 other => break other,
             }
@@ -90,11 +96,15 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::Database("invalid postgres URL".into()))?;
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::Database("invalid postgres URL".into()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
@@ -103,7 +113,9 @@ impl Store {
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Pool::Postgres(pool)
         } else {
-            return Err(StoreError::Database("store URL must start with sqlite:// or postgres://".into()));
+            return Err(StoreError::Database(
+                "store URL must start with sqlite:// or postgres://".into(),
+            ));
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -125,7 +137,11 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(StoreError::from))
+        with_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from))
     }
 
     /// Closes the pool, waiting for connections to return.

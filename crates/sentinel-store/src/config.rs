@@ -40,14 +40,18 @@ impl From<RevisionRow> for ConfigRevision {
     }
 }
 
-const COLUMNS: &str = "org_id, env_id, revision, document, author, message, created_at, hash, parent_hash";
+const COLUMNS: &str =
+    "org_id, env_id, revision, document, author, message, created_at, hash, parent_hash";
 
 impl Store {
     /// Stores `document` as the environment's next revision. With
     /// `expected_latest`, refuses (Conflict) unless the latest revision is
     /// still that number (0 = none yet), so two operators cannot overwrite
     /// each other unknowingly.
-    #[expect(clippy::too_many_arguments, reason = "a revision is its document plus who, why and against what")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a revision is its document plus who, why and against what"
+    )]
     pub async fn append_revision(
         &self,
         org_id: &str,
@@ -61,13 +65,16 @@ impl Store {
         let hash = sha256_hex(document.as_bytes());
         let created_at = now_ms();
         let (revision, parent_hash) = write_tx!(self, |tx| {
-            let env: Option<(String,)> = sqlx::query_as("SELECT id FROM environments WHERE id = $1 AND org_id = $2")
-                .bind(env_id)
-                .bind(org_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let env: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM environments WHERE id = $1 AND org_id = $2")
+                    .bind(env_id)
+                    .bind(org_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if env.is_none() {
-                return Err(StoreError::NotFound { what: "environment".into() });
+                return Err(StoreError::NotFound {
+                    what: "environment".into(),
+                });
             }
             let latest: Option<(i64, String)> =
                 sqlx::query_as("SELECT revision, hash FROM config_revisions WHERE org_id = $1 AND env_id = $2 ORDER BY revision DESC LIMIT 1")
@@ -80,7 +87,9 @@ impl Store {
                 && expected != latest_number
             {
                 return Err(StoreError::Conflict {
-                    what: format!("the configuration changed: base revision {expected} is not the latest ({latest_number})"),
+                    what: format!(
+                        "the configuration changed: base revision {expected} is not the latest ({latest_number})"
+                    ),
                 });
             }
             let revision = latest_number + 1;
@@ -124,7 +133,13 @@ impl Store {
         })
     }
 
-    async fn revisions_where(&self, filter: &str, org_id: Option<&str>, env_id: Option<&str>, number: Option<i64>) -> Result<Vec<ConfigRevision>, StoreError> {
+    async fn revisions_where(
+        &self,
+        filter: &str,
+        org_id: Option<&str>,
+        env_id: Option<&str>,
+        number: Option<i64>,
+    ) -> Result<Vec<ConfigRevision>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM config_revisions WHERE {filter}");
         let rows: Vec<RevisionRow> = with_pool!(self, |pool| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
@@ -142,24 +157,52 @@ impl Store {
         Ok(rows.into_iter().map(ConfigRevision::from).collect())
     }
 
-    pub async fn latest_revision(&self, org_id: &str, env_id: &str) -> Result<Option<ConfigRevision>, StoreError> {
+    pub async fn latest_revision(
+        &self,
+        org_id: &str,
+        env_id: &str,
+    ) -> Result<Option<ConfigRevision>, StoreError> {
         Ok(self
-            .revisions_where("org_id = $1 AND env_id = $2 ORDER BY revision DESC LIMIT 1", Some(org_id), Some(env_id), None)
+            .revisions_where(
+                "org_id = $1 AND env_id = $2 ORDER BY revision DESC LIMIT 1",
+                Some(org_id),
+                Some(env_id),
+                None,
+            )
             .await?
             .pop())
     }
 
-    pub async fn get_revision(&self, org_id: &str, env_id: &str, revision: i64) -> Result<Option<ConfigRevision>, StoreError> {
+    pub async fn get_revision(
+        &self,
+        org_id: &str,
+        env_id: &str,
+        revision: i64,
+    ) -> Result<Option<ConfigRevision>, StoreError> {
         Ok(self
-            .revisions_where("org_id = $1 AND env_id = $2 AND revision = $3", Some(org_id), Some(env_id), Some(revision))
+            .revisions_where(
+                "org_id = $1 AND env_id = $2 AND revision = $3",
+                Some(org_id),
+                Some(env_id),
+                Some(revision),
+            )
             .await?
             .pop())
     }
 
     /// An environment's revisions, newest first.
-    pub async fn list_revisions(&self, org_id: &str, env_id: &str) -> Result<Vec<ConfigRevision>, StoreError> {
-        self.revisions_where("org_id = $1 AND env_id = $2 ORDER BY revision DESC", Some(org_id), Some(env_id), None)
-            .await
+    pub async fn list_revisions(
+        &self,
+        org_id: &str,
+        env_id: &str,
+    ) -> Result<Vec<ConfigRevision>, StoreError> {
+        self.revisions_where(
+            "org_id = $1 AND env_id = $2 ORDER BY revision DESC",
+            Some(org_id),
+            Some(env_id),
+            None,
+        )
+        .await
     }
 
     /// The latest revision of every environment: for building the snapshot.

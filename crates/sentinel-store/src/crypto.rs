@@ -22,7 +22,10 @@ pub struct MasterKey([u8; 32]);
 
 impl MasterKey {
     /// A new random key.
-    #[expect(clippy::expect_used, reason = "with a broken system random generator no key may be made at all")]
+    #[expect(
+        clippy::expect_used,
+        reason = "with a broken system random generator no key may be made at all"
+    )]
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::fill(&mut bytes).expect("the system random generator failed");
@@ -33,28 +36,30 @@ impl MasterKey {
     /// not) of exactly 32 bytes.
     pub fn parse(text: &str) -> Result<Self, StoreError> {
         let text = text.trim();
-        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..32)
-                .map(|i| u8::from_str_radix(&text[i * 2..i * 2 + 2], 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|_| StoreError::InvalidMasterKey("not valid hex"))?
-        } else {
-            let engines = [
-                &base64::engine::general_purpose::STANDARD,
-                &base64::engine::general_purpose::STANDARD_NO_PAD,
-                &base64::engine::general_purpose::URL_SAFE,
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            ];
-            engines
-                .iter()
-                .find_map(|e| e.decode(text).ok())
-                .ok_or(StoreError::InvalidMasterKey("expected 64 hex characters or base64"))?
-        };
+        let bytes =
+            if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                (0..32)
+                    .map(|i| u8::from_str_radix(&text[i * 2..i * 2 + 2], 16))
+                    .collect::<Result<Vec<u8>, _>>()
+                    .map_err(|_| StoreError::InvalidMasterKey("not valid hex"))?
+            } else {
+                let engines = [
+                    &base64::engine::general_purpose::STANDARD,
+                    &base64::engine::general_purpose::STANDARD_NO_PAD,
+                    &base64::engine::general_purpose::URL_SAFE,
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                ];
+                engines.iter().find_map(|e| e.decode(text).ok()).ok_or(
+                    StoreError::InvalidMasterKey("expected 64 hex characters or base64"),
+                )?
+            };
         let bytes: [u8; 32] = bytes
             .try_into()
             .map_err(|_| StoreError::InvalidMasterKey("a master key is exactly 32 bytes"))?;
         if bytes == [0u8; 32] {
-            return Err(StoreError::InvalidMasterKey("the all-zero key is not allowed"));
+            return Err(StoreError::InvalidMasterKey(
+                "the all-zero key is not allowed",
+            ));
         }
         Ok(Self(bytes))
     }
@@ -140,7 +145,8 @@ fn aad(org_id: &str, env_id: &str, name: &str, version: i64) -> String {
 
 /// nonce ‖ ciphertext ‖ tag
 fn seal(key: &[u8; 32], aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let key = aead::RandomizedNonceKey::new(&aead::AES_256_GCM, key).map_err(|_| StoreError::Random)?;
+    let key =
+        aead::RandomizedNonceKey::new(&aead::AES_256_GCM, key).map_err(|_| StoreError::Random)?;
     let mut in_out = plaintext.to_vec();
     let nonce = key
         .seal_in_place_append_tag(aead::Aad::from(aad.as_bytes()), &mut in_out)
@@ -158,7 +164,9 @@ fn open(key: &[u8; 32], aad: &str, sealed: &[u8]) -> Option<Vec<u8>> {
     let (nonce, ciphertext) = sealed.split_at(aead::NONCE_LEN);
     let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut in_out = ciphertext.to_vec();
-    let plain = key.open_in_place(nonce, aead::Aad::from(aad.as_bytes()), &mut in_out).ok()?;
+    let plain = key
+        .open_in_place(nonce, aead::Aad::from(aad.as_bytes()), &mut in_out)
+        .ok()?;
     Some(plain.to_vec())
 }
 
@@ -166,7 +174,10 @@ impl Crypto {
     pub(crate) fn new(master: &MasterKey) -> Self {
         Self {
             kek: master.derive(b"sentinel/secrets/v1"),
-            fingerprint: hmac::Key::new(hmac::HMAC_SHA256, &master.derive(b"sentinel/fingerprint/v1")),
+            fingerprint: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &master.derive(b"sentinel/fingerprint/v1"),
+            ),
         }
     }
 
@@ -175,7 +186,14 @@ impl Crypto {
         hex(&tag.as_ref()[..16])
     }
 
-    pub(crate) fn seal(&self, org_id: &str, env_id: &str, name: &str, version: i64, value: &str) -> Result<Sealed, StoreError> {
+    pub(crate) fn seal(
+        &self,
+        org_id: &str,
+        env_id: &str,
+        name: &str,
+        version: i64,
+        value: &str,
+    ) -> Result<Sealed, StoreError> {
         let mut data_key = [0u8; 32];
         rand::fill(&mut data_key).map_err(|_| StoreError::Random)?;
         let aad = aad(org_id, env_id, name, version);
@@ -208,7 +226,9 @@ impl Crypto {
             .and_then(|k| k.try_into().ok())
             .ok_or_else(mismatch)?;
         let plain = open(&data_key, &aad, sealed).ok_or_else(mismatch)?;
-        String::from_utf8(plain).map(SecretValue).map_err(|_| mismatch())
+        String::from_utf8(plain)
+            .map(SecretValue)
+            .map_err(|_| mismatch())
     }
 }
 
@@ -220,7 +240,13 @@ mod tests {
     fn seal_and_open_round_trip() {
         let crypto = Crypto::new(&MasterKey::generate());
         let s = crypto.seal("o", "e", "n", 1, "sk-value").unwrap();
-        assert_eq!(crypto.open("o", "e", "n", 1, &s.wrapped_key, &s.sealed).unwrap().expose(), "sk-value");
+        assert_eq!(
+            crypto
+                .open("o", "e", "n", 1, &s.wrapped_key, &s.sealed)
+                .unwrap()
+                .expose(),
+            "sk-value"
+        );
         assert!(!s.sealed.windows(8).any(|w| w == b"sk-value"));
     }
 
@@ -228,7 +254,12 @@ mod tests {
     fn ciphertext_is_bound_to_its_row() {
         let crypto = Crypto::new(&MasterKey::generate());
         let s = crypto.seal("o", "e", "n", 1, "v").unwrap();
-        for (org, env, name, version) in [("x", "e", "n", 1), ("o", "x", "n", 1), ("o", "e", "x", 1), ("o", "e", "n", 2)] {
+        for (org, env, name, version) in [
+            ("x", "e", "n", 1),
+            ("o", "x", "n", 1),
+            ("o", "e", "x", 1),
+            ("o", "e", "n", 2),
+        ] {
             assert!(matches!(
                 crypto.open(org, env, name, version, &s.wrapped_key, &s.sealed),
                 Err(StoreError::MasterKeyMismatch { .. })
@@ -238,9 +269,13 @@ mod tests {
 
     #[test]
     fn wrong_master_key_fails_clearly() {
-        let s = Crypto::new(&MasterKey::generate()).seal("o", "e", "n", 1, "v").unwrap();
+        let s = Crypto::new(&MasterKey::generate())
+            .seal("o", "e", "n", 1, "v")
+            .unwrap();
         let other = Crypto::new(&MasterKey::generate());
-        let error = other.open("o", "e", "n", 1, &s.wrapped_key, &s.sealed).unwrap_err();
+        let error = other
+            .open("o", "e", "n", 1, &s.wrapped_key, &s.sealed)
+            .unwrap_err();
         assert!(error.to_string().contains("secret n"));
     }
 
@@ -250,7 +285,10 @@ mod tests {
         let crypto = Crypto::new(&master);
         assert_eq!(crypto.fingerprint("a"), crypto.fingerprint("a"));
         assert_ne!(crypto.fingerprint("a"), crypto.fingerprint("b"));
-        assert_ne!(Crypto::new(&MasterKey::generate()).fingerprint("a"), crypto.fingerprint("a"));
+        assert_ne!(
+            Crypto::new(&MasterKey::generate()).fingerprint("a"),
+            crypto.fingerprint("a")
+        );
     }
 
     #[test]

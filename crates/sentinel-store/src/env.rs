@@ -71,7 +71,10 @@ fn with_hosts(rows: Vec<EnvRow>, hosts: Vec<HostRow>) -> Vec<Environment> {
 
 /// Hosts are compared lowercased, without a trailing dot.
 fn normalize_hosts(hosts: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = hosts.iter().map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase()).collect();
+    let mut out: Vec<String> = hosts
+        .iter()
+        .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -110,13 +113,19 @@ impl Store {
                 .await
                 .map_err(|e| conflict(e, || format!("an environment named {name} already exists")))?;
             for host in &env.hosts {
-                sqlx::query("INSERT INTO environment_hosts (host, org_id, env_id) VALUES ($1, $2, $3)")
-                    .bind(host)
-                    .bind(org_id)
-                    .bind(&env.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict(e, || format!("host {host} already belongs to another environment")))?;
+                sqlx::query(
+                    "INSERT INTO environment_hosts (host, org_id, env_id) VALUES ($1, $2, $3)",
+                )
+                .bind(host)
+                .bind(org_id)
+                .bind(&env.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    conflict(e, || {
+                        format!("host {host} already belongs to another environment")
+                    })
+                })?;
             }
             append_audit!(
                 tx,
@@ -140,10 +149,12 @@ impl Store {
         hosts: &[String],
         ctx: &AuditContext,
     ) -> Result<Environment, StoreError> {
-        let before = self
-            .get_environment(org_id, env_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "environment".into() })?;
+        let before =
+            self.get_environment(org_id, env_id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "environment".into(),
+                })?;
         let hosts = normalize_hosts(hosts);
         write_tx!(self, |tx| {
             sqlx::query("UPDATE environments SET protected = $1 WHERE id = $2 AND org_id = $3")
@@ -158,13 +169,19 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for host in &hosts {
-                sqlx::query("INSERT INTO environment_hosts (host, org_id, env_id) VALUES ($1, $2, $3)")
-                    .bind(host)
-                    .bind(org_id)
-                    .bind(env_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict(e, || format!("host {host} already belongs to another environment")))?;
+                sqlx::query(
+                    "INSERT INTO environment_hosts (host, org_id, env_id) VALUES ($1, $2, $3)",
+                )
+                .bind(host)
+                .bind(org_id)
+                .bind(env_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    conflict(e, || {
+                        format!("host {host} already belongs to another environment")
+                    })
+                })?;
             }
             append_audit!(
                 tx,
@@ -181,12 +198,20 @@ impl Store {
         })?;
         self.get_environment(org_id, env_id)
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: "environment".into() })
+            .ok_or_else(|| StoreError::NotFound {
+                what: "environment".into(),
+            })
     }
 
-    async fn environments_where(&self, filter: &str, org_id: Option<&str>, value: Option<&str>) -> Result<Vec<Environment>, StoreError> {
+    async fn environments_where(
+        &self,
+        filter: &str,
+        org_id: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<Vec<Environment>, StoreError> {
         let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE {filter} ORDER BY name");
-        let host_sql = "SELECT host, env_id FROM environment_hosts WHERE ($1 IS NULL OR org_id = $1)";
+        let host_sql =
+            "SELECT host, env_id FROM environment_hosts WHERE ($1 IS NULL OR org_id = $1)";
         let (rows, hosts): (Vec<EnvRow>, Vec<HostRow>) = with_pool!(self, |pool| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
             if let Some(org) = org_id {
@@ -196,22 +221,40 @@ impl Store {
                 query = query.bind(v);
             }
             let rows = query.fetch_all(pool).await?;
-            let hosts = sqlx::query_as(host_sql).bind(org_id).fetch_all(pool).await?;
+            let hosts = sqlx::query_as(host_sql)
+                .bind(org_id)
+                .fetch_all(pool)
+                .await?;
             (rows, hosts)
         });
         Ok(with_hosts(rows, hosts))
     }
 
     pub async fn list_environments(&self, org_id: &str) -> Result<Vec<Environment>, StoreError> {
-        self.environments_where("org_id = $1", Some(org_id), None).await
+        self.environments_where("org_id = $1", Some(org_id), None)
+            .await
     }
 
-    pub async fn get_environment_by_name(&self, org_id: &str, name: &str) -> Result<Option<Environment>, StoreError> {
-        Ok(self.environments_where("org_id = $1 AND name = $2", Some(org_id), Some(name)).await?.pop())
+    pub async fn get_environment_by_name(
+        &self,
+        org_id: &str,
+        name: &str,
+    ) -> Result<Option<Environment>, StoreError> {
+        Ok(self
+            .environments_where("org_id = $1 AND name = $2", Some(org_id), Some(name))
+            .await?
+            .pop())
     }
 
-    pub async fn get_environment(&self, org_id: &str, id: &str) -> Result<Option<Environment>, StoreError> {
-        Ok(self.environments_where("org_id = $1 AND id = $2", Some(org_id), Some(id)).await?.pop())
+    pub async fn get_environment(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<Environment>, StoreError> {
+        Ok(self
+            .environments_where("org_id = $1 AND id = $2", Some(org_id), Some(id))
+            .await?
+            .pop())
     }
 
     /// Every organization's environments: for building the gateway snapshot.
@@ -219,7 +262,13 @@ impl Store {
         self.environments_where("1 = 1", None, None).await
     }
 
-    pub async fn create_application(&self, org_id: &str, env_id: &str, name: &str, ctx: &AuditContext) -> Result<Application, StoreError> {
+    pub async fn create_application(
+        &self,
+        org_id: &str,
+        env_id: &str,
+        name: &str,
+        ctx: &AuditContext,
+    ) -> Result<Application, StoreError> {
         let app = Application {
             id: new_id(),
             org_id: org_id.to_owned(),
@@ -228,13 +277,16 @@ impl Store {
             created_at: now_ms(),
         };
         write_tx!(self, |tx| {
-            let env_exists: Option<(String,)> = sqlx::query_as("SELECT id FROM environments WHERE id = $1 AND org_id = $2")
-                .bind(env_id)
-                .bind(org_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let env_exists: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM environments WHERE id = $1 AND org_id = $2")
+                    .bind(env_id)
+                    .bind(org_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if env_exists.is_none() {
-                return Err(StoreError::NotFound { what: "environment".into() });
+                return Err(StoreError::NotFound {
+                    what: "environment".into(),
+                });
             }
             sqlx::query("INSERT INTO applications (id, org_id, env_id, name, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&app.id)
@@ -258,7 +310,11 @@ impl Store {
         Ok(app)
     }
 
-    async fn applications_where(&self, filter: &str, binds: &[&str]) -> Result<Vec<Application>, StoreError> {
+    async fn applications_where(
+        &self,
+        filter: &str,
+        binds: &[&str],
+    ) -> Result<Vec<Application>, StoreError> {
         let sql = format!("SELECT {APP_COLUMNS} FROM applications WHERE {filter} ORDER BY name");
         let rows: Vec<AppRow> = with_pool!(self, |pool| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
@@ -270,16 +326,39 @@ impl Store {
         Ok(rows.into_iter().map(Application::from).collect())
     }
 
-    pub async fn list_applications(&self, org_id: &str, env_id: &str) -> Result<Vec<Application>, StoreError> {
-        self.applications_where("org_id = $1 AND env_id = $2", &[org_id, env_id]).await
+    pub async fn list_applications(
+        &self,
+        org_id: &str,
+        env_id: &str,
+    ) -> Result<Vec<Application>, StoreError> {
+        self.applications_where("org_id = $1 AND env_id = $2", &[org_id, env_id])
+            .await
     }
 
-    pub async fn get_application_by_name(&self, org_id: &str, env_id: &str, name: &str) -> Result<Option<Application>, StoreError> {
-        Ok(self.applications_where("org_id = $1 AND env_id = $2 AND name = $3", &[org_id, env_id, name]).await?.pop())
+    pub async fn get_application_by_name(
+        &self,
+        org_id: &str,
+        env_id: &str,
+        name: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        Ok(self
+            .applications_where(
+                "org_id = $1 AND env_id = $2 AND name = $3",
+                &[org_id, env_id, name],
+            )
+            .await?
+            .pop())
     }
 
-    pub async fn get_application(&self, org_id: &str, id: &str) -> Result<Option<Application>, StoreError> {
-        Ok(self.applications_where("org_id = $1 AND id = $2", &[org_id, id]).await?.pop())
+    pub async fn get_application(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        Ok(self
+            .applications_where("org_id = $1 AND id = $2", &[org_id, id])
+            .await?
+            .pop())
     }
 
     /// Every organization's applications: for building the gateway snapshot.

@@ -19,7 +19,9 @@ pub enum StoreError {
     Migration(String),
     /// A stored secret did not decrypt: wrong master key, or the row was
     /// moved or tampered with.
-    #[error("secret {name} in environment {env_id} cannot be decrypted: wrong master key or tampered data")]
+    #[error(
+        "secret {name} in environment {env_id} cannot be decrypted: wrong master key or tampered data"
+    )]
     MasterKeyMismatch { env_id: String, name: String },
     /// The master key text is not a 32-byte key.
     #[error("invalid master key: {0}")]
@@ -69,7 +71,9 @@ fn describe(error: &sqlx::Error) -> String {
 /// Maps a unique violation to a `Conflict` described by `what`.
 pub(crate) fn conflict(error: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() && !db.message().contains("audit_events") => {
+        sqlx::Error::Database(db)
+            if db.is_unique_violation() && !db.message().contains("audit_events") =>
+        {
             StoreError::Conflict { what: what() }
         }
         _ => StoreError::from(error),

@@ -50,14 +50,18 @@ impl Store {
     /// key's environment and organization.
     pub async fn insert_key(&self, key: &ApiKey, ctx: &AuditContext) -> Result<(), StoreError> {
         write_tx!(self, |tx| {
-            let app: Option<(String,)> = sqlx::query_as("SELECT id FROM applications WHERE id = $1 AND org_id = $2 AND env_id = $3")
-                .bind(&key.app_id)
-                .bind(&key.org_id)
-                .bind(&key.env_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let app: Option<(String,)> = sqlx::query_as(
+                "SELECT id FROM applications WHERE id = $1 AND org_id = $2 AND env_id = $3",
+            )
+            .bind(&key.app_id)
+            .bind(&key.org_id)
+            .bind(&key.env_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             if app.is_none() {
-                return Err(StoreError::NotFound { what: "application".into() });
+                return Err(StoreError::NotFound {
+                    what: "application".into(),
+                });
             }
             sqlx::query(
                 "INSERT INTO api_keys (id, org_id, env_id, app_id, name, prefix, digest, revoked_at, expires_at, created_at, last_used_at)
@@ -90,7 +94,8 @@ impl Store {
     }
 
     async fn keys_where(&self, filter: &str, binds: &[&str]) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE {filter} ORDER BY created_at DESC, id");
+        let sql =
+            format!("SELECT {COLUMNS} FROM api_keys WHERE {filter} ORDER BY created_at DESC, id");
         let rows: Vec<KeyRow> = with_pool!(self, |pool| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
             for b in binds {
@@ -102,15 +107,25 @@ impl Store {
     }
 
     /// Keys of an organization, optionally of one environment, newest first.
-    pub async fn list_keys(&self, org_id: &str, env_id: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+    pub async fn list_keys(
+        &self,
+        org_id: &str,
+        env_id: Option<&str>,
+    ) -> Result<Vec<ApiKey>, StoreError> {
         match env_id {
-            Some(env) => self.keys_where("org_id = $1 AND env_id = $2", &[org_id, env]).await,
+            Some(env) => {
+                self.keys_where("org_id = $1 AND env_id = $2", &[org_id, env])
+                    .await
+            }
             None => self.keys_where("org_id = $1", &[org_id]).await,
         }
     }
 
     pub async fn get_key(&self, org_id: &str, id: &str) -> Result<Option<ApiKey>, StoreError> {
-        Ok(self.keys_where("org_id = $1 AND id = $2", &[org_id, id]).await?.pop())
+        Ok(self
+            .keys_where("org_id = $1 AND id = $2", &[org_id, id])
+            .await?
+            .pop())
     }
 
     /// Every organization's keys: for building the gateway snapshot.
@@ -120,13 +135,21 @@ impl Store {
 
     /// Revokes a key as of `now`. False when there is no such key or it was
     /// already revoked.
-    pub async fn revoke_key(&self, org_id: &str, id: &str, now: i64, ctx: &AuditContext) -> Result<bool, StoreError> {
+    pub async fn revoke_key(
+        &self,
+        org_id: &str,
+        id: &str,
+        now: i64,
+        ctx: &AuditContext,
+    ) -> Result<bool, StoreError> {
         write_tx!(self, |tx| {
-            let env: Option<(String,)> = sqlx::query_as("SELECT env_id FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL")
-                .bind(id)
-                .bind(org_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let env: Option<(String,)> = sqlx::query_as(
+                "SELECT env_id FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some((env_id,)) = env else {
                 return Ok(false);
             };
@@ -136,7 +159,15 @@ impl Store {
                 .bind(org_id)
                 .execute(&mut *tx)
                 .await?;
-            append_audit!(tx, org_id, ctx, "key.revoke", format!("key/{id}"), Some(env_id.as_str()), json!({ "revoked_at": now }));
+            append_audit!(
+                tx,
+                org_id,
+                ctx,
+                "key.revoke",
+                format!("key/{id}"),
+                Some(env_id.as_str()),
+                json!({ "revoked_at": now })
+            );
             true
         })
     }

@@ -41,7 +41,8 @@ impl TryFrom<OperatorRow> for Operator {
     type Error = StoreError;
     fn try_from(r: OperatorRow) -> Result<Self, StoreError> {
         Ok(Self {
-            role: Role::parse(&r.role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {:?}", r.role)))?,
+            role: Role::parse(&r.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown role {:?}", r.role)))?,
             id: r.id,
             org_id: r.org_id,
             name: r.name,
@@ -73,13 +74,23 @@ impl Store {
                 .await?
                 .rows_affected();
             if inserted == 1 {
-                append_audit!(tx, &id, &ctx, "org.create", format!("org/{name}"), None, json!({ "name": name }));
+                append_audit!(
+                    tx,
+                    &id,
+                    &ctx,
+                    "org.create",
+                    format!("org/{name}"),
+                    None,
+                    json!({ "name": name })
+                );
             }
         });
         created?;
         self.get_org_by_name(name)
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: format!("organization {name}") })
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("organization {name}"),
+            })
     }
 
     pub async fn get_org_by_name(&self, name: &str) -> Result<Option<Organization>, StoreError> {
@@ -94,7 +105,9 @@ impl Store {
 
     pub async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
         let rows: Vec<OrgRow> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT id, name, created_at FROM organizations ORDER BY name").fetch_all(pool).await?
+            sqlx::query_as("SELECT id, name, created_at FROM organizations ORDER BY name")
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(Organization::from).collect())
     }
@@ -141,10 +154,18 @@ impl Store {
     }
 
     /// The active operator holding a token (the token identifies the org).
-    pub async fn find_operator_by_token_digest(&self, digest_hex: &str) -> Result<Option<Operator>, StoreError> {
-        let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE token_digest = $1 AND revoked_at IS NULL");
+    pub async fn find_operator_by_token_digest(
+        &self,
+        digest_hex: &str,
+    ) -> Result<Option<Operator>, StoreError> {
+        let sql = format!(
+            "SELECT {OPERATOR_COLUMNS} FROM operators WHERE token_digest = $1 AND revoked_at IS NULL"
+        );
         let row: Option<OperatorRow> = with_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(digest_hex).fetch_optional(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(digest_hex)
+                .fetch_optional(pool)
+                .await?
         });
         row.map(Operator::try_from).transpose()
     }
@@ -152,15 +173,22 @@ impl Store {
     /// Operators across every organization (to know whether to bootstrap).
     pub async fn count_operators(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT COUNT(*) FROM operators").fetch_one(pool).await?
+            sqlx::query_as("SELECT COUNT(*) FROM operators")
+                .fetch_one(pool)
+                .await?
         });
         Ok(n)
     }
 
     pub async fn list_operators(&self, org_id: &str) -> Result<Vec<Operator>, StoreError> {
-        let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE org_id = $1 ORDER BY created_at, id");
+        let sql = format!(
+            "SELECT {OPERATOR_COLUMNS} FROM operators WHERE org_id = $1 ORDER BY created_at, id"
+        );
         let rows: Vec<OperatorRow> = with_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(org_id).fetch_all(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(org_id)
+                .fetch_all(pool)
+                .await?
         });
         rows.into_iter().map(Operator::try_from).collect()
     }

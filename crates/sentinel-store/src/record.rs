@@ -46,12 +46,17 @@ impl Store {
         }
         let mut texts = Vec::with_capacity(records.len());
         for record in records {
-            texts.push(serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            texts.push(
+                serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
         }
         let _serial = self.write_guard().await;
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for (chunk, texts) in records.chunks(ROWS_PER_STATEMENT).zip(texts.chunks(ROWS_PER_STATEMENT)) {
+            for (chunk, texts) in records
+                .chunks(ROWS_PER_STATEMENT)
+                .zip(texts.chunks(ROWS_PER_STATEMENT))
+            {
                 let mut builder = sqlx::QueryBuilder::new(
                     "INSERT INTO request_records (id, org_id, time, env_id, app_id, key_id, status, error_code, requested_model, record) ",
                 );
@@ -76,7 +81,11 @@ impl Store {
     }
 
     /// One record of the organization.
-    pub async fn get_record(&self, org_id: &str, id: &str) -> Result<Option<RequestRecord>, StoreError> {
+    pub async fn get_record(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<RequestRecord>, StoreError> {
         let row: Option<(String,)> = with_pool!(self, |pool| {
             sqlx::query_as("SELECT record FROM request_records WHERE org_id = $1 AND id = $2")
                 .bind(org_id)
@@ -84,13 +93,19 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(|(text,)| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        row.map(|(text,)| {
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
     }
 
     /// Records matching `filter`, newest first (ids are UUIDv7, so id order
     /// is arrival order), one page at a time.
-    pub async fn search_records(&self, org_id: &str, filter: &RecordFilter) -> Result<RecordPage, StoreError> {
+    pub async fn search_records(
+        &self,
+        org_id: &str,
+        filter: &RecordFilter,
+    ) -> Result<RecordPage, StoreError> {
         let limit = filter.limit.clamp(1, 500);
         let rows: Vec<(String, String)> = with_pool!(self, |pool| {
             sqlx::query_as(
@@ -117,9 +132,19 @@ impl Store {
         let more = rows.len() > limit as usize;
         let mut records = Vec::with_capacity(rows.len().min(limit as usize));
         for (_, text) in rows.into_iter().take(limit as usize) {
-            records.push(serde_json::from_str::<RequestRecord>(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            records.push(
+                serde_json::from_str::<RequestRecord>(&text)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
         }
-        let next_cursor = if more { records.last().map(|r| r.id.clone()) } else { None };
-        Ok(RecordPage { records, next_cursor })
+        let next_cursor = if more {
+            records.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok(RecordPage {
+            records,
+            next_cursor,
+        })
     }
 }

@@ -50,13 +50,16 @@ impl Store {
         let crypto = &self.inner.crypto;
         let fingerprint = crypto.fingerprint(value);
         let (id, version, first_created_at) = write_tx!(self, |tx| {
-            let env: Option<(String,)> = sqlx::query_as("SELECT id FROM environments WHERE id = $1 AND org_id = $2")
-                .bind(env_id)
-                .bind(org_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let env: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM environments WHERE id = $1 AND org_id = $2")
+                    .bind(env_id)
+                    .bind(org_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if env.is_none() {
-                return Err(StoreError::NotFound { what: "environment".into() });
+                return Err(StoreError::NotFound {
+                    what: "environment".into(),
+                });
             }
             let (latest, first): (Option<i64>, Option<i64>) =
                 sqlx::query_as("SELECT MAX(version), MIN(created_at) FROM secrets WHERE org_id = $1 AND env_id = $2 AND name = $3")
@@ -109,14 +112,22 @@ impl Store {
 
     /// Names, versions and fingerprints of an environment's secrets, never
     /// their values.
-    pub async fn list_secrets(&self, org_id: &str, env_id: &str) -> Result<Vec<SecretMeta>, StoreError> {
+    pub async fn list_secrets(
+        &self,
+        org_id: &str,
+        env_id: &str,
+    ) -> Result<Vec<SecretMeta>, StoreError> {
         let sql = format!(
             "SELECT s.id, s.org_id, s.env_id, s.name, s.version, s.fingerprint, s.created_at,
                     (SELECT MIN(f.created_at) FROM secrets f WHERE f.org_id = s.org_id AND f.env_id = s.env_id AND f.name = s.name) AS first_created_at
              FROM secrets s WHERE s.org_id = $1 AND s.env_id = $2 AND {LATEST} ORDER BY s.name"
         );
         let rows: Vec<MetaRow> = with_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(org_id).bind(env_id).fetch_all(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(org_id)
+                .bind(env_id)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows
             .into_iter()
@@ -137,14 +148,31 @@ impl Store {
     ///
     /// This is the only way a secret value leaves the store; call it only to
     /// build the gateway snapshot.
-    pub async fn reveal_secrets(&self, org_id: &str, env_id: &str) -> Result<HashMap<String, SecretValue>, StoreError> {
-        let sql = format!("SELECT s.name, s.version, s.wrapped_key, s.sealed FROM secrets s WHERE s.org_id = $1 AND s.env_id = $2 AND {LATEST}");
+    pub async fn reveal_secrets(
+        &self,
+        org_id: &str,
+        env_id: &str,
+    ) -> Result<HashMap<String, SecretValue>, StoreError> {
+        let sql = format!(
+            "SELECT s.name, s.version, s.wrapped_key, s.sealed FROM secrets s WHERE s.org_id = $1 AND s.env_id = $2 AND {LATEST}"
+        );
         let rows: Vec<SealedRow> = with_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(org_id).bind(env_id).fetch_all(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(org_id)
+                .bind(env_id)
+                .fetch_all(pool)
+                .await?
         });
         rows.into_iter()
             .map(|r| {
-                let value = self.inner.crypto.open(org_id, env_id, &r.name, r.version, &r.wrapped_key, &r.sealed)?;
+                let value = self.inner.crypto.open(
+                    org_id,
+                    env_id,
+                    &r.name,
+                    r.version,
+                    &r.wrapped_key,
+                    &r.sealed,
+                )?;
                 Ok((r.name, value))
             })
             .collect()

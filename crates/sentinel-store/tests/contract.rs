@@ -1,5 +1,7 @@
 //! The store's contract, written once and run against SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 use sentinel_core::{ApiKey, RequestRecord, Role};
 use sentinel_store::{AuditContext, AuditFilter, MasterKey, RecordFilter, Store, StoreError};
 use sentinel_testkit::postgres::TestDatabase;
@@ -15,13 +17,23 @@ struct Fixture {
 async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    Fixture { store: Store::open(&url, key()).await.unwrap(), _dir: dir, _db: None, url }
+    Fixture {
+        store: Store::open(&url, key()).await.unwrap(),
+        _dir: dir,
+        _db: None,
+        url,
+    }
 }
 
 async fn postgres() -> Fixture {
     let db = TestDatabase::create().await;
     let url = db.url.clone();
-    Fixture { store: Store::open(&url, key()).await.unwrap(), _dir: tempfile::tempdir().unwrap(), _db: Some(db), url }
+    Fixture {
+        store: Store::open(&url, key()).await.unwrap(),
+        _dir: tempfile::tempdir().unwrap(),
+        _db: Some(db),
+        url,
+    }
 }
 
 fn key() -> MasterKey {
@@ -29,7 +41,11 @@ fn key() -> MasterKey {
 }
 
 fn ctx() -> AuditContext {
-    AuditContext { actor: "op-1".into(), source_addr: Some("127.0.0.1".into()), request_id: Some("req".into()) }
+    AuditContext {
+        actor: "op-1".into(),
+        source_addr: Some("127.0.0.1".into()),
+        request_id: Some("req".into()),
+    }
 }
 
 fn api_key(org: &str, env: &str, app: &str, id: &str) -> ApiKey {
@@ -67,13 +83,32 @@ async fn organizations_never_see_each_other(f: Fixture) {
     let s = &f.store;
     let a = s.ensure_org("a").await.unwrap();
     let b = s.ensure_org("b").await.unwrap();
-    assert_eq!(s.ensure_org("a").await.unwrap().id, a.id, "ensure_org is idempotent");
-    let env_a = s.create_environment(&a.id, "prod", true, &["a.example.com".into()], &ctx()).await.unwrap();
-    let env_b = s.create_environment(&b.id, "prod", false, &[], &ctx()).await.unwrap();
-    let app_a = s.create_application(&a.id, &env_a.id, "checkout", &ctx()).await.unwrap();
-    s.create_application(&b.id, &env_b.id, "checkout", &ctx()).await.unwrap();
-    s.insert_key(&api_key(&a.id, &env_a.id, &app_a.id, "k1"), &ctx()).await.unwrap();
-    s.put_secret(&a.id, &env_a.id, "openai", "sk-a", 5, &ctx()).await.unwrap();
+    assert_eq!(
+        s.ensure_org("a").await.unwrap().id,
+        a.id,
+        "ensure_org is idempotent"
+    );
+    let env_a = s
+        .create_environment(&a.id, "prod", true, &["a.example.com".into()], &ctx())
+        .await
+        .unwrap();
+    let env_b = s
+        .create_environment(&b.id, "prod", false, &[], &ctx())
+        .await
+        .unwrap();
+    let app_a = s
+        .create_application(&a.id, &env_a.id, "checkout", &ctx())
+        .await
+        .unwrap();
+    s.create_application(&b.id, &env_b.id, "checkout", &ctx())
+        .await
+        .unwrap();
+    s.insert_key(&api_key(&a.id, &env_a.id, &app_a.id, "k1"), &ctx())
+        .await
+        .unwrap();
+    s.put_secret(&a.id, &env_a.id, "openai", "sk-a", 5, &ctx())
+        .await
+        .unwrap();
 
     assert!(s.get_environment(&b.id, &env_a.id).await.unwrap().is_none());
     assert!(s.get_application(&b.id, &app_a.id).await.unwrap().is_none());
@@ -81,38 +116,112 @@ async fn organizations_never_see_each_other(f: Fixture) {
     assert!(s.list_keys(&b.id, None).await.unwrap().is_empty());
     assert!(s.list_secrets(&b.id, &env_a.id).await.unwrap().is_empty());
     assert!(s.reveal_secrets(&b.id, &env_a.id).await.unwrap().is_empty());
-    assert!(!s.revoke_key(&b.id, "k1", 10, &ctx()).await.unwrap(), "another org cannot revoke");
+    assert!(
+        !s.revoke_key(&b.id, "k1", 10, &ctx()).await.unwrap(),
+        "another org cannot revoke"
+    );
     assert!(matches!(
         s.create_application(&b.id, &env_a.id, "x", &ctx()).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        s.append_revision(&b.id, &env_a.id, "doc", "x", "m", None, &ctx()).await,
+        s.append_revision(&b.id, &env_a.id, "doc", "x", "m", None, &ctx())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
-    let envs: Vec<String> = s.list_environments(&a.id).await.unwrap().into_iter().map(|e| e.name).collect();
+    let envs: Vec<String> = s
+        .list_environments(&a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(envs, ["prod"]);
     assert_eq!(s.list_all_environments().await.unwrap().len(), 2);
-    assert_eq!(s.get_environment_by_name(&a.id, "prod").await.unwrap().unwrap().hosts, ["a.example.com"]);
-    s.insert_records(&[record(&a.id, "r1", &env_a.id, 200, 1)]).await.unwrap();
+    assert_eq!(
+        s.get_environment_by_name(&a.id, "prod")
+            .await
+            .unwrap()
+            .unwrap()
+            .hosts,
+        ["a.example.com"]
+    );
+    s.insert_records(&[record(&a.id, "r1", &env_a.id, 200, 1)])
+        .await
+        .unwrap();
     assert!(s.get_record(&b.id, "r1").await.unwrap().is_none());
-    assert!(s.search_records(&b.id, &RecordFilter { limit: 10, ..Default::default() }).await.unwrap().records.is_empty());
-    assert!(s.list_audit(&b.id, AuditFilter { limit: 100, ..Default::default() }).await.unwrap().iter().all(|e| e.org_id == b.id));
+    assert!(
+        s.search_records(
+            &b.id,
+            &RecordFilter {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .records
+        .is_empty()
+    );
+    assert!(
+        s.list_audit(
+            &b.id,
+            AuditFilter {
+                limit: 100,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.org_id == b.id)
+    );
 }
 
 async fn duplicates_are_conflicts(f: Fixture) {
     let s = &f.store;
     let org = s.ensure_org("default").await.unwrap();
-    let env = s.create_environment(&org.id, "dev", false, &["dev.example.com".into()], &ctx()).await.unwrap();
-    assert!(matches!(s.create_environment(&org.id, "dev", false, &[], &ctx()).await, Err(StoreError::Conflict { .. })));
+    let env = s
+        .create_environment(&org.id, "dev", false, &["dev.example.com".into()], &ctx())
+        .await
+        .unwrap();
     assert!(matches!(
-        s.create_environment(&org.id, "other", false, &["DEV.example.com.".into()], &ctx()).await,
+        s.create_environment(&org.id, "dev", false, &[], &ctx())
+            .await,
         Err(StoreError::Conflict { .. })
-    ), "a host belongs to one environment");
-    assert!(s.get_environment_by_name(&org.id, "other").await.unwrap().is_none(), "the failed create left nothing behind");
-    s.create_application(&org.id, &env.id, "web", &ctx()).await.unwrap();
-    assert!(matches!(s.create_application(&org.id, &env.id, "web", &ctx()).await, Err(StoreError::Conflict { .. })));
-    let updated = s.update_environment(&org.id, &env.id, true, &["new.example.com".into()], &ctx()).await.unwrap();
+    ));
+    assert!(
+        matches!(
+            s.create_environment(
+                &org.id,
+                "other",
+                false,
+                &["DEV.example.com.".into()],
+                &ctx()
+            )
+            .await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a host belongs to one environment"
+    );
+    assert!(
+        s.get_environment_by_name(&org.id, "other")
+            .await
+            .unwrap()
+            .is_none(),
+        "the failed create left nothing behind"
+    );
+    s.create_application(&org.id, &env.id, "web", &ctx())
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_application(&org.id, &env.id, "web", &ctx()).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let updated = s
+        .update_environment(&org.id, &env.id, true, &["new.example.com".into()], &ctx())
+        .await
+        .unwrap();
     assert!(updated.protected);
     assert_eq!(updated.hosts, ["new.example.com"]);
 }
@@ -120,42 +229,107 @@ async fn duplicates_are_conflicts(f: Fixture) {
 async fn keys_are_stored_and_revoked(f: Fixture) {
     let s = &f.store;
     let org = s.ensure_org("default").await.unwrap();
-    let env = s.create_environment(&org.id, "dev", false, &[], &ctx()).await.unwrap();
-    let app = s.create_application(&org.id, &env.id, "web", &ctx()).await.unwrap();
-    s.insert_key(&api_key(&org.id, &env.id, &app.id, "k1"), &ctx()).await.unwrap();
-    assert!(matches!(s.insert_key(&api_key(&org.id, &env.id, &app.id, "k1"), &ctx()).await, Err(StoreError::Conflict { .. })));
+    let env = s
+        .create_environment(&org.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
+    let app = s
+        .create_application(&org.id, &env.id, "web", &ctx())
+        .await
+        .unwrap();
+    s.insert_key(&api_key(&org.id, &env.id, &app.id, "k1"), &ctx())
+        .await
+        .unwrap();
     assert!(matches!(
-        s.insert_key(&api_key(&org.id, &env.id, "no-such-app", "k2"), &ctx()).await,
+        s.insert_key(&api_key(&org.id, &env.id, &app.id, "k1"), &ctx())
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.insert_key(&api_key(&org.id, &env.id, "no-such-app", "k2"), &ctx())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     let stored = s.get_key(&org.id, "k1").await.unwrap().unwrap();
     assert_eq!(stored.digest_hex, "ab".repeat(32));
     assert!(s.revoke_key(&org.id, "k1", 50, &ctx()).await.unwrap());
-    assert!(!s.revoke_key(&org.id, "k1", 60, &ctx()).await.unwrap(), "revoking twice is a no-op");
-    assert_eq!(s.get_key(&org.id, "k1").await.unwrap().unwrap().revoked_at, Some(50));
-    s.mark_keys_used(&[("k1".into(), 70), ("k1".into(), 65)]).await.unwrap();
-    assert_eq!(s.get_key(&org.id, "k1").await.unwrap().unwrap().last_used_at, Some(70));
+    assert!(
+        !s.revoke_key(&org.id, "k1", 60, &ctx()).await.unwrap(),
+        "revoking twice is a no-op"
+    );
+    assert_eq!(
+        s.get_key(&org.id, "k1").await.unwrap().unwrap().revoked_at,
+        Some(50)
+    );
+    s.mark_keys_used(&[("k1".into(), 70), ("k1".into(), 65)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_key(&org.id, "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(70)
+    );
 }
 
 async fn secrets_are_sealed_versioned_and_bound(f: Fixture) {
     let s = &f.store;
     let org = s.ensure_org("default").await.unwrap();
-    let dev = s.create_environment(&org.id, "dev", false, &[], &ctx()).await.unwrap();
-    let prod = s.create_environment(&org.id, "prod", false, &[], &ctx()).await.unwrap();
-    let v1 = s.put_secret(&org.id, &dev.id, "openai", "sk-canary-one", 10, &ctx()).await.unwrap();
-    let v2 = s.put_secret(&org.id, &dev.id, "openai", "sk-canary-two", 20, &ctx()).await.unwrap();
+    let dev = s
+        .create_environment(&org.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
+    let prod = s
+        .create_environment(&org.id, "prod", false, &[], &ctx())
+        .await
+        .unwrap();
+    let v1 = s
+        .put_secret(&org.id, &dev.id, "openai", "sk-canary-one", 10, &ctx())
+        .await
+        .unwrap();
+    let v2 = s
+        .put_secret(&org.id, &dev.id, "openai", "sk-canary-two", 20, &ctx())
+        .await
+        .unwrap();
     assert_eq!((v1.version, v2.version), (1, 2));
     assert_ne!(v1.fingerprint, v2.fingerprint);
-    let same = s.put_secret(&org.id, &prod.id, "openai", "sk-canary-two", 30, &ctx()).await.unwrap();
-    assert_eq!(same.fingerprint, v2.fingerprint, "equal values have equal fingerprints across environments");
+    let same = s
+        .put_secret(&org.id, &prod.id, "openai", "sk-canary-two", 30, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        same.fingerprint, v2.fingerprint,
+        "equal values have equal fingerprints across environments"
+    );
     let listed = s.list_secrets(&org.id, &dev.id).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].version, listed[0].created_at, listed[0].updated_at), (2, 10, 20));
+    assert_eq!(
+        (
+            listed[0].version,
+            listed[0].created_at,
+            listed[0].updated_at
+        ),
+        (2, 10, 20)
+    );
     let revealed = s.reveal_secrets(&org.id, &dev.id).await.unwrap();
     assert_eq!(revealed["openai"].expose(), "sk-canary-two");
     assert!(!format!("{revealed:?}").contains("canary"));
-    let events = s.list_audit(&org.id, AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
-    assert!(!serde_json::to_string(&events).unwrap().contains("canary"), "audit never holds secret values");
+    let events = s
+        .list_audit(
+            &org.id,
+            AuditFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !serde_json::to_string(&events).unwrap().contains("canary"),
+        "audit never holds secret values"
+    );
 
     // The same database opened with another master key cannot read them, and says which secret.
     let other = Store::open(&f.url, MasterKey::generate()).await.unwrap();
@@ -168,20 +342,66 @@ async fn secrets_are_sealed_versioned_and_bound(f: Fixture) {
 async fn revisions_number_and_chain(f: Fixture) {
     let s = &f.store;
     let org = s.ensure_org("default").await.unwrap();
-    let env = s.create_environment(&org.id, "dev", false, &[], &ctx()).await.unwrap();
+    let env = s
+        .create_environment(&org.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
     assert!(s.latest_revision(&org.id, &env.id).await.unwrap().is_none());
-    let r1 = s.append_revision(&org.id, &env.id, "a: 1\n", "alice", "first", Some(0), &ctx()).await.unwrap();
-    let r2 = s.append_revision(&org.id, &env.id, "a: 2\n", "bob", "second", None, &ctx()).await.unwrap();
+    let r1 = s
+        .append_revision(
+            &org.id,
+            &env.id,
+            "a: 1\n",
+            "alice",
+            "first",
+            Some(0),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    let r2 = s
+        .append_revision(&org.id, &env.id, "a: 2\n", "bob", "second", None, &ctx())
+        .await
+        .unwrap();
     assert_eq!((r1.revision, r2.revision), (1, 2));
     assert_eq!(r1.parent_hash, "");
     assert_eq!(r2.parent_hash, r1.hash);
     assert!(matches!(
-        s.append_revision(&org.id, &env.id, "a: 3\n", "carol", "stale", Some(1), &ctx()).await,
+        s.append_revision(
+            &org.id,
+            &env.id,
+            "a: 3\n",
+            "carol",
+            "stale",
+            Some(1),
+            &ctx()
+        )
+        .await,
         Err(StoreError::Conflict { .. })
     ));
-    assert_eq!(s.latest_revision(&org.id, &env.id).await.unwrap().unwrap().document, "a: 2\n");
-    assert_eq!(s.get_revision(&org.id, &env.id, 1).await.unwrap().unwrap().message, "first");
-    let history: Vec<i64> = s.list_revisions(&org.id, &env.id).await.unwrap().iter().map(|r| r.revision).collect();
+    assert_eq!(
+        s.latest_revision(&org.id, &env.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .document,
+        "a: 2\n"
+    );
+    assert_eq!(
+        s.get_revision(&org.id, &env.id, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .message,
+        "first"
+    );
+    let history: Vec<i64> = s
+        .list_revisions(&org.id, &env.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.revision)
+        .collect();
     assert_eq!(history, [2, 1]);
     let latest = s.latest_revisions_all().await.unwrap();
     assert_eq!(latest.len(), 1);
@@ -191,11 +411,17 @@ async fn revisions_number_and_chain(f: Fixture) {
 async fn audit_chain_holds_under_concurrency_and_detects_tampering(f: Fixture) {
     let s = &f.store;
     let org = s.ensure_org("default").await.unwrap();
-    let env = s.create_environment(&org.id, "dev", false, &[], &ctx()).await.unwrap();
+    let env = s
+        .create_environment(&org.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let (s, org, env) = (s.clone(), org.id.clone(), env.id.clone());
-        tasks.push(tokio::spawn(async move { s.create_application(&org, &env, &format!("app-{i}"), &ctx()).await }));
+        tasks.push(tokio::spawn(async move {
+            s.create_application(&org, &env, &format!("app-{i}"), &ctx())
+                .await
+        }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
@@ -203,7 +429,17 @@ async fn audit_chain_holds_under_concurrency_and_detects_tampering(f: Fixture) {
     let verified = s.verify_audit_chain(&org.id).await.unwrap();
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.events, 22, "org + environment + 20 applications");
-    let events = s.list_audit(&org.id, AuditFilter { action: Some("application.create".into()), limit: 100, ..Default::default() }).await.unwrap();
+    let events = s
+        .list_audit(
+            &org.id,
+            AuditFilter {
+                action: Some("application.create".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(events.len(), 20);
     assert_eq!(events[0].actor, "op-1");
     assert_eq!(events[0].source_addr.as_deref(), Some("127.0.0.1"));
@@ -231,14 +467,33 @@ async fn records_insert_idempotently_and_page(f: Fixture) {
     let s = &f.store;
     let org = s.ensure_org("default").await.unwrap();
     let records: Vec<RequestRecord> = (0..450)
-        .map(|i| record(&org.id, &format!("01900000-0000-7000-8000-{i:012}"), if i % 2 == 0 { "e1" } else { "e2" }, if i % 10 == 0 { 502 } else { 200 }, 1000 + i))
+        .map(|i| {
+            record(
+                &org.id,
+                &format!("01900000-0000-7000-8000-{i:012}"),
+                if i % 2 == 0 { "e1" } else { "e2" },
+                if i % 10 == 0 { 502 } else { 200 },
+                1000 + i,
+            )
+        })
         .collect();
     s.insert_records(&records).await.unwrap();
     s.insert_records(&records[..100]).await.unwrap(); // a replay duplicates nothing
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = s.search_records(&org.id, &RecordFilter { env_id: Some("e1".into()), cursor: cursor.clone(), limit: 100, ..Default::default() }).await.unwrap();
+        let page = s
+            .search_records(
+                &org.id,
+                &RecordFilter {
+                    env_id: Some("e1".into()),
+                    cursor: cursor.clone(),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         seen.extend(page.records.iter().map(|r| r.id.clone()));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -248,15 +503,60 @@ async fn records_insert_idempotently_and_page(f: Fixture) {
     assert_eq!(seen.len(), 225);
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
-    assert_eq!(seen, sorted, "newest first, no gaps or repeats across pages");
-    let failed = s.search_records(&org.id, &RecordFilter { status: Some(502), limit: 500, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        seen, sorted,
+        "newest first, no gaps or repeats across pages"
+    );
+    let failed = s
+        .search_records(
+            &org.id,
+            &RecordFilter {
+                status: Some(502),
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(failed.records.len(), 45);
-    assert!(failed.records.iter().all(|r| r.error_code.as_deref() == Some("upstream_error")));
-    let window = s.search_records(&org.id, &RecordFilter { since: Some(1100), until: Some(1110), limit: 500, ..Default::default() }).await.unwrap();
+    assert!(
+        failed
+            .records
+            .iter()
+            .all(|r| r.error_code.as_deref() == Some("upstream_error"))
+    );
+    let window = s
+        .search_records(
+            &org.id,
+            &RecordFilter {
+                since: Some(1100),
+                until: Some(1110),
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(window.records.len(), 10);
-    let by_code = s.search_records(&org.id, &RecordFilter { error_code: Some("upstream_error".into()), model: Some("m".into()), key_id: Some("k1".into()), limit: 500, ..Default::default() }).await.unwrap();
+    let by_code = s
+        .search_records(
+            &org.id,
+            &RecordFilter {
+                error_code: Some("upstream_error".into()),
+                model: Some("m".into()),
+                key_id: Some("k1".into()),
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(by_code.records.len(), 45);
-    let one = s.get_record(&org.id, &records[7].id).await.unwrap().unwrap();
+    let one = s
+        .get_record(&org.id, &records[7].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(one, records[7]);
 }
 
@@ -265,24 +565,48 @@ async fn changes_are_published(f: Fixture) {
     let mut changes = s.subscribe_changes();
     let before = *changes.borrow_and_update();
     let org = s.ensure_org("default").await.unwrap();
-    s.create_environment(&org.id, "dev", false, &[], &ctx()).await.unwrap();
+    s.create_environment(&org.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
     assert!(changes.has_changed().unwrap());
     assert!(*changes.borrow() > before);
     let seen = *changes.borrow_and_update();
-    s.insert_records(&[record(&org.id, "r", "e", 200, 1)]).await.unwrap();
-    assert_eq!(*changes.borrow(), seen, "request records are not configuration changes");
+    s.insert_records(&[record(&org.id, "r", "e", 200, 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        *changes.borrow(),
+        seen,
+        "request records are not configuration changes"
+    );
 }
 
 async fn operators_are_found_by_token_digest(f: Fixture) {
     let s = &f.store;
     assert_eq!(s.count_operators().await.unwrap(), 0);
     let org = s.ensure_org("default").await.unwrap();
-    let op = s.create_operator(&org.id, "admin", Role::Admin, &"cd".repeat(32), &ctx()).await.unwrap();
+    let op = s
+        .create_operator(&org.id, "admin", Role::Admin, &"cd".repeat(32), &ctx())
+        .await
+        .unwrap();
     assert_eq!(s.count_operators().await.unwrap(), 1);
-    assert_eq!(s.find_operator_by_token_digest(&"cd".repeat(32)).await.unwrap().unwrap().id, op.id);
-    assert!(s.find_operator_by_token_digest(&"ef".repeat(32)).await.unwrap().is_none());
+    assert_eq!(
+        s.find_operator_by_token_digest(&"cd".repeat(32))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        op.id
+    );
+    assert!(
+        s.find_operator_by_token_digest(&"ef".repeat(32))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(matches!(
-        s.create_operator(&org.id, "again", Role::Auditor, &"cd".repeat(32), &ctx()).await,
+        s.create_operator(&org.id, "again", Role::Auditor, &"cd".repeat(32), &ctx())
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     assert_eq!(s.list_operators(&org.id).await.unwrap().len(), 1);

@@ -71,7 +71,9 @@ impl MockOpenAi {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock upstream");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock upstream");
         let addr = listener.local_addr().expect("mock upstream address");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -167,21 +169,31 @@ fn async_stream(
     hold: bool,
     shared: Arc<Shared>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
-    futures_util::stream::unfold((0usize, first, rest, hold, shared), |(i, first, rest, hold, shared)| async move {
-        if i == 0 {
-            return Some((Ok(Bytes::from(first.clone())), (1, first, rest, hold, shared)));
-        }
-        if i == 1 && hold {
-            // Wait until the test has seen the first chunk at the client.
-            let mut released = shared.release.subscribe();
-            let _ = released.wait_for(|r| *r).await;
-        }
-        let item = rest.get(i - 1)?.clone();
-        Some((Ok(Bytes::from(item)), (i + 1, first, rest, hold, shared)))
-    })
+    futures_util::stream::unfold(
+        (0usize, first, rest, hold, shared),
+        |(i, first, rest, hold, shared)| async move {
+            if i == 0 {
+                return Some((
+                    Ok(Bytes::from(first.clone())),
+                    (1, first, rest, hold, shared),
+                ));
+            }
+            if i == 1 && hold {
+                // Wait until the test has seen the first chunk at the client.
+                let mut released = shared.release.subscribe();
+                let _ = released.wait_for(|r| *r).await;
+            }
+            let item = rest.get(i - 1)?.clone();
+            Some((Ok(Bytes::from(item)), (i + 1, first, rest, hold, shared)))
+        },
+    )
 }
 
-async fn embeddings(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Behavior::Fail(status) = capture(&shared, "/v1/embeddings", headers, body.clone()) {
         return error(status);
     }

@@ -4,7 +4,8 @@ use sqlx::{Connection, PgConnection};
 
 /// The server tests use; override with `SENTINEL_TEST_POSTGRES_URL`.
 pub fn server_url() -> String {
-    std::env::var("SENTINEL_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("SENTINEL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A freshly created, uniquely named database.
@@ -29,7 +30,10 @@ impl TestDatabase {
             .await
             .expect("create test database");
         let _ = admin.close().await;
-        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b).to_owned();
+        let base = server
+            .rsplit_once('/')
+            .map_or(server.as_str(), |(b, _)| b)
+            .to_owned();
         Self {
             url: format!("{base}/{name}"),
             name,
@@ -44,14 +48,19 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         let server = server_url();
         std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async move {
                 if let Ok(mut admin) = PgConnection::connect(&server).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut admin)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
                 }
             });
         });

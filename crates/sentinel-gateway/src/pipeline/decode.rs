@@ -41,8 +41,8 @@ impl ModelRequest {
     pub fn decode(body: Bytes) -> Result<Self, DecodeError> {
         let Fields(fields) = serde_json::from_slice(&body).map_err(|e| {
             let text = e.to_string();
-            if text.starts_with(DUPLICATE) {
-                DecodeError::DuplicateField(text[DUPLICATE.len()..].split('`').next().unwrap_or_default().to_owned())
+            if let Some(rest) = text.strip_prefix(DUPLICATE) {
+                DecodeError::DuplicateField(rest.split('`').next().unwrap_or_default().to_owned())
             } else if text.contains(NOT_OBJECT) {
                 DecodeError::NotAnObject
             } else {
@@ -85,7 +85,11 @@ impl ModelRequest {
             out.extend_from_slice(serde_json::to_string(key).unwrap_or_default().as_bytes());
             out.push(b':');
             if key == "model" {
-                out.extend_from_slice(serde_json::to_string(upstream_model).unwrap_or_default().as_bytes());
+                out.extend_from_slice(
+                    serde_json::to_string(upstream_model)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
             } else {
                 out.extend_from_slice(value.get().as_bytes());
             }
@@ -152,7 +156,10 @@ mod tests {
             (r#"{"model":""}"#, DecodeError::BadModel),
             (r#"{"model":3}"#, DecodeError::BadModel),
             (r#"{"model":"a","stream":"yes"}"#, DecodeError::BadStream),
-            (r#"{"model":"a","model":"b"}"#, DecodeError::DuplicateField("model".into())),
+            (
+                r#"{"model":"a","model":"b"}"#,
+                DecodeError::DuplicateField("model".into()),
+            ),
         ];
         for (body, expected) in cases {
             let got = decode(body).unwrap_err();
@@ -165,7 +172,10 @@ mod tests {
 
     #[test]
     fn trailing_garbage_is_refused() {
-        assert!(matches!(decode(r#"{"model":"a"} {"model":"b"}"#), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            decode(r#"{"model":"a"} {"model":"b"}"#),
+            Err(DecodeError::Json(_))
+        ));
     }
 
     #[test]
@@ -180,7 +190,10 @@ mod tests {
 
     #[test]
     fn rewritten_model_keeps_other_fields_byte_exact() {
-        let r = decode(r#"{"temperature":0.70,"model":"alias","unknown_field":{"deep":[1,2.500]},"n":1}"#).unwrap();
+        let r = decode(
+            r#"{"temperature":0.70,"model":"alias","unknown_field":{"deep":[1,2.500]},"n":1}"#,
+        )
+        .unwrap();
         assert_eq!(
             r.body_for("gpt-4o-mini"),
             Bytes::from_static(br#"{"temperature":0.70,"model":"gpt-4o-mini","unknown_field":{"deep":[1,2.500]},"n":1}"#)

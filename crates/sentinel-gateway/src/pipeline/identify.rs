@@ -43,8 +43,14 @@ pub fn identify(
             "no API key: send your Sentinel key as `Authorization: Bearer snt_…`",
         )
     })?;
-    let invalid = || GatewayError::new(ErrorCode::InvalidApiKey, "the API key is not valid for this gateway");
-    let key = ClientKey::parse(presented).map_err(|e| invalid().with_detail(format!("malformed key: {e}")))?;
+    let invalid = || {
+        GatewayError::new(
+            ErrorCode::InvalidApiKey,
+            "the API key is not valid for this gateway",
+        )
+    };
+    let key = ClientKey::parse(presented)
+        .map_err(|e| invalid().with_detail(format!("malformed key: {e}")))?;
     let entry = snapshot
         .key(key.id())
         .filter(|entry| entry.digest.matches(&key.digest()))
@@ -127,10 +133,22 @@ mod tests {
 
     #[test]
     fn key_comes_from_bearer_or_x_api_key() {
-        assert_eq!(presented_key(&headers(&[("authorization", "Bearer abc")])), Some("abc"));
-        assert_eq!(presented_key(&headers(&[("authorization", "bearer  abc ")])), Some("abc"));
-        assert_eq!(presented_key(&headers(&[("authorization", "Basic abc")])), None);
-        assert_eq!(presented_key(&headers(&[("x-api-key", "abc")])), Some("abc"));
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer abc")])),
+            Some("abc")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "bearer  abc ")])),
+            Some("abc")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", "abc")])),
+            Some("abc")
+        );
         assert_eq!(presented_key(&headers(&[])), None);
     }
 
@@ -138,7 +156,10 @@ mod tests {
     fn host_is_normalised() {
         let uri = Uri::from_static("/v1/models");
         let host = |h: &str| request_host(&headers(&[("host", h)]), &uri);
-        assert_eq!(host("API.Prod.Example.com:443").as_deref(), Some("api.prod.example.com"));
+        assert_eq!(
+            host("API.Prod.Example.com:443").as_deref(),
+            Some("api.prod.example.com")
+        );
         assert_eq!(host("gw.example.com.").as_deref(), Some("gw.example.com"));
         assert_eq!(host("[::1]:8080").as_deref(), Some("::1"));
         assert_eq!(host("localhost").as_deref(), Some("localhost"));

@@ -29,8 +29,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use self::{decode::ModelRequest, stream::RecordedStream};
-pub(crate) use stream::millis;
 use crate::{Gateway, error::GatewayError, sse::Usage};
+pub(crate) use stream::millis;
 
 /// The response header that carries the request id, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-sentinel-request-id";
@@ -39,7 +39,10 @@ pub const REQUEST_ID_HEADER: &str = "x-sentinel-request-id";
 pub(crate) fn start_record(gw: &Gateway, ingress: &str, peer: Option<SocketAddr>) -> RequestRecord {
     RequestRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        org_id: gw.snapshot().and_then(|s| s.default_org_id.clone()).unwrap_or_default(),
+        org_id: gw
+            .snapshot()
+            .and_then(|s| s.default_org_id.clone())
+            .unwrap_or_default(),
         time: crate::unix_millis(),
         ingress: ingress.to_owned(),
         client_addr: peer.map(|p| p.ip().to_string()),
@@ -56,7 +59,12 @@ pub(crate) fn stamp(mut response: Response, request_id: &str) -> Response {
 }
 
 /// Finishes a refused request: record it and answer with the error.
-pub(crate) fn refuse(gw: &Gateway, mut record: RequestRecord, started: Instant, error: &GatewayError) -> Response {
+pub(crate) fn refuse(
+    gw: &Gateway,
+    mut record: RequestRecord,
+    started: Instant,
+    error: &GatewayError,
+) -> Response {
     record.status = error.code.status();
     record.error_code = Some(error.code.as_str().to_owned());
     record.error_detail = error.detail.clone().or_else(|| Some(error.message.clone()));
@@ -98,9 +106,13 @@ async fn run(
     record: &mut RequestRecord,
     started: Instant,
 ) -> Result<Reply, GatewayError> {
-    let snapshot = gw
-        .snapshot()
-        .ok_or_else(|| GatewayError::new(ErrorCode::Unavailable, "the gateway is starting; retry shortly").with_retry_after(1))?;
+    let snapshot = gw.snapshot().ok_or_else(|| {
+        GatewayError::new(
+            ErrorCode::Unavailable,
+            "the gateway is starting; retry shortly",
+        )
+        .with_retry_after(1)
+    })?;
     let (parts, body) = request.into_parts();
 
     // identify
@@ -112,7 +124,9 @@ async fn run(
     // decode
     let request = ModelRequest::decode(body).map_err(|e| {
         let code = match e {
-            decode::DecodeError::Json(_) | decode::DecodeError::NotAnObject => ErrorCode::InvalidJson,
+            decode::DecodeError::Json(_) | decode::DecodeError::NotAnObject => {
+                ErrorCode::InvalidJson
+            }
             _ => ErrorCode::InvalidRequest,
         };
         GatewayError::new(code, e.to_string())
@@ -131,7 +145,11 @@ async fn run(
                 "model {:?} is not served in environment {}; available models: {}",
                 request.model,
                 env.name,
-                if available.is_empty() { "none" } else { &available }
+                if available.is_empty() {
+                    "none"
+                } else {
+                    &available
+                }
             ),
         )
     })?;
@@ -171,7 +189,11 @@ async fn run(
             };
             return Err(GatewayError::new(
                 code,
-                format!("provider {} did not answer ({})", route.provider_name, error.kind.as_str()),
+                format!(
+                    "provider {} did not answer ({})",
+                    route.provider_name,
+                    error.kind.as_str()
+                ),
             )
             .with_detail(error.to_string()));
         }
@@ -187,10 +209,16 @@ async fn run(
             UpstreamBody::Full(b) => b,
             UpstreamBody::Stream(_) => Bytes::new(),
         };
-        return Err(upstream_failure(response.status, &body, &route.provider_name));
+        return Err(upstream_failure(
+            response.status,
+            &body,
+            &route.provider_name,
+        ));
     }
     record.status = response.status;
-    let content_type = response.content_type.unwrap_or_else(|| "application/json".to_owned());
+    let content_type = response
+        .content_type
+        .unwrap_or_else(|| "application/json".to_owned());
     match response.body {
         UpstreamBody::Full(body) => {
             if let Some(usage) = usage_of(&body) {
@@ -202,20 +230,31 @@ async fn run(
                 .status(response.status)
                 .header(header::CONTENT_TYPE, content_type)
                 .body(Body::from(body))
-                .map_err(|e| GatewayError::new(ErrorCode::Internal, "could not build the response").with_detail(e.to_string()))?;
+                .map_err(|e| {
+                    GatewayError::new(ErrorCode::Internal, "could not build the response")
+                        .with_detail(e.to_string())
+                })?;
             Ok(Reply::Complete(response))
         }
         UpstreamBody::Stream(stream) => {
             let id = record.id.clone();
             let record = std::mem::take(record);
-            let body = Body::from_stream(RecordedStream::new(stream, record, started, gw.records().clone()));
+            let body = Body::from_stream(RecordedStream::new(
+                stream,
+                record,
+                started,
+                gw.records().clone(),
+            ));
             let response = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "text/event-stream")
                 .header(header::CACHE_CONTROL, "no-cache")
                 .header("x-accel-buffering", "no")
                 .body(body)
-                .map_err(|e| GatewayError::new(ErrorCode::Internal, "could not build the response").with_detail(e.to_string()))?;
+                .map_err(|e| {
+                    GatewayError::new(ErrorCode::Internal, "could not build the response")
+                        .with_detail(e.to_string())
+                })?;
             Ok(Reply::Streaming(response, id))
         }
     }
@@ -228,8 +267,11 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
             ErrorCode::PayloadTooLarge,
             format!("request body is larger than {limit} bytes"),
         )),
-        Err(error) => Err(GatewayError::new(ErrorCode::InvalidRequest, "could not read the request body")
-            .with_detail(error.to_string())),
+        Err(error) => Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            "could not read the request body",
+        )
+        .with_detail(error.to_string())),
     }
 }
 
@@ -260,7 +302,11 @@ fn usage_of(body: &[u8]) -> Option<Usage> {
 fn upstream_failure(status: u16, body: &[u8], provider: &str) -> GatewayError {
     let upstream_message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_owned));
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        });
     let detail = format!(
         "provider {provider} answered {status}: {}",
         upstream_message.as_deref().unwrap_or("(no error message)")
@@ -268,16 +314,31 @@ fn upstream_failure(status: u16, body: &[u8], provider: &str) -> GatewayError {
     let error = match status {
         401 | 403 => GatewayError::new(
             ErrorCode::UpstreamError,
-            format!("provider {provider} refused Sentinel's credential; an operator must check its secret"),
+            format!(
+                "provider {provider} refused Sentinel's credential; an operator must check its secret"
+            ),
         ),
-        429 => GatewayError::new(ErrorCode::RateLimited, format!("provider {provider} is rate limiting requests; retry later"))
-            .with_retry_after(1),
+        429 => GatewayError::new(
+            ErrorCode::RateLimited,
+            format!("provider {provider} is rate limiting requests; retry later"),
+        )
+        .with_retry_after(1),
         400..=499 => {
-            let mut message: String = upstream_message.unwrap_or_else(|| "no message".to_owned()).chars().take(1000).collect();
-            message.insert_str(0, &format!("provider {provider} rejected the request ({status}): "));
+            let mut message: String = upstream_message
+                .unwrap_or_else(|| "no message".to_owned())
+                .chars()
+                .take(1000)
+                .collect();
+            message.insert_str(
+                0,
+                &format!("provider {provider} rejected the request ({status}): "),
+            );
             GatewayError::new(ErrorCode::InvalidRequest, message)
         }
-        _ => GatewayError::new(ErrorCode::UpstreamError, format!("provider {provider} failed with status {status}")),
+        _ => GatewayError::new(
+            ErrorCode::UpstreamError,
+            format!("provider {provider} failed with status {status}"),
+        ),
     };
     error.with_detail(detail)
 }
@@ -288,19 +349,33 @@ mod tests {
 
     #[test]
     fn upstream_statuses_map_to_client_codes() {
-        let body = br#"{"error":{"message":"max_tokens is too large","type":"invalid_request_error"}}"#;
+        let body =
+            br#"{"error":{"message":"max_tokens is too large","type":"invalid_request_error"}}"#;
         let e = upstream_failure(400, body, "p");
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         assert!(e.message.contains("max_tokens is too large"));
-        assert_eq!(upstream_failure(401, b"{}", "p").code, ErrorCode::UpstreamError);
+        assert_eq!(
+            upstream_failure(401, b"{}", "p").code,
+            ErrorCode::UpstreamError
+        );
         assert_eq!(upstream_failure(429, b"", "p").code, ErrorCode::RateLimited);
-        assert_eq!(upstream_failure(503, b"<html>", "p").code, ErrorCode::UpstreamError);
-        assert!(!upstream_failure(401, br#"{"error":{"message":"bad key sk-123"}}"#, "p").message.contains("sk-123"));
+        assert_eq!(
+            upstream_failure(503, b"<html>", "p").code,
+            ErrorCode::UpstreamError
+        );
+        assert!(
+            !upstream_failure(401, br#"{"error":{"message":"bad key sk-123"}}"#, "p")
+                .message
+                .contains("sk-123")
+        );
     }
 
     #[test]
     fn usage_is_read_from_complete_answers() {
-        let usage = usage_of(br#"{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#).unwrap();
+        let usage = usage_of(
+            br#"{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+        )
+        .unwrap();
         assert_eq!(usage.total_tokens, Some(3));
         assert_eq!(usage_of(b"not json"), None);
     }

@@ -55,7 +55,12 @@ pub(crate) struct RecordedStream {
 }
 
 impl RecordedStream {
-    pub(crate) fn new(inner: ByteStream, record: RequestRecord, started: Instant, sink: RecordSink) -> Self {
+    pub(crate) fn new(
+        inner: ByteStream,
+        record: RequestRecord,
+        started: Instant,
+        sink: RecordSink,
+    ) -> Self {
         Self {
             inner: Some(inner),
             state: StreamRecord {

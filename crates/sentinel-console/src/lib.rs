@@ -1,0 +1,160 @@
+//! Sentinel's operator surface, served on the console listener: the admin
+//! API under `/api/v1`, its OpenAPI document, a landing page, and the
+//! console's own health probes.
+//!
+//! The console changes the control plane only through the store, which
+//! writes every change and its audit event in one transaction; the gateway
+//! notices through the store's change feed. It knows provider kinds only
+//! through the registry's catalog (to validate config documents) and never
+//! depends on the gateway.
+//!
+//! Invariants: every request is scoped to the calling operator's
+//! organization (another organization's names and ids answer 404, never
+//! 403); no response carries a client key after the one that created it, a
+//! key or token digest, or a secret value; every response, errors included,
+//! carries `x-sentinel-request-id`; store errors are logged with that id and
+//! never returned.
+
+mod applications;
+mod audit;
+mod auth;
+mod clock;
+mod config;
+mod environments;
+mod error;
+mod extract;
+mod home;
+mod keys;
+mod openapi;
+mod operators;
+mod requests;
+mod secrets;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::Response,
+};
+use futures_util::future::BoxFuture;
+use sentinel_providers::ProviderRegistry;
+use sentinel_store::Store;
+
+pub use auth::new_operator_token;
+
+/// The header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-sentinel-request-id";
+
+/// Largest accepted request body. Config documents are at most 1 MiB
+/// (`sentinel_config::MAX_DOCUMENT_BYTES`); JSON escaping of one can grow it,
+/// and the rest of the envelope is small.
+pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The readiness check the binary supplies (it knows the gateway's
+/// snapshot state and the store's health).
+pub type Readiness =
+    Arc<dyn Fn() -> BoxFuture<'static, (StatusCode, serde_json::Value)> + Send + Sync>;
+
+/// What the console needs from the process that serves it.
+#[derive(Clone)]
+pub struct ConsoleDeps {
+    pub store: Store,
+    /// Provider kinds, used as the catalog when validating config documents.
+    pub registry: Arc<ProviderRegistry>,
+    pub readiness: Readiness,
+}
+
+/// The request id of the request being served, put in its extensions by the
+/// outermost middleware.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
+/// Declares the console's routes once, so the router and the route list the
+/// OpenAPI test checks cannot drift.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// Every route the console serves, as `(method, path)`.
+        #[cfg(test)]
+        pub(crate) const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn routes() -> Router<ConsoleDeps> {
+            Router::new()$(.route($path, axum::routing::$method($handler)))*
+        }
+    };
+}
+
+routes! {
+    get "/" => home::index;
+    get "/healthz" => home::healthz;
+    get "/readyz" => home::readyz;
+    get "/api/openapi.json" => openapi::document;
+    get "/api/v1/whoami" => operators::whoami;
+    get "/api/v1/operators" => operators::list;
+    post "/api/v1/operators" => operators::create;
+    get "/api/v1/environments" => environments::list;
+    post "/api/v1/environments" => environments::create;
+    get "/api/v1/environments/{env}" => environments::show;
+    patch "/api/v1/environments/{env}" => environments::update;
+    get "/api/v1/environments/{env}/applications" => applications::list;
+    post "/api/v1/environments/{env}/applications" => applications::create;
+    get "/api/v1/environments/{env}/keys" => keys::list;
+    post "/api/v1/environments/{env}/keys" => keys::create;
+    get "/api/v1/environments/{env}/keys/{id}" => keys::show;
+    post "/api/v1/environments/{env}/keys/{id}/revoke" => keys::revoke;
+    get "/api/v1/environments/{env}/secrets" => secrets::list;
+    put "/api/v1/environments/{env}/secrets/{name}" => secrets::put;
+    get "/api/v1/environments/{env}/config" => config::current;
+    post "/api/v1/environments/{env}/config" => config::apply;
+    post "/api/v1/environments/{env}/config/plan" => config::plan;
+    get "/api/v1/environments/{env}/config/revisions" => config::revisions;
+    get "/api/v1/environments/{env}/config/revisions/{n}" => config::revision;
+    get "/api/v1/requests" => requests::search;
+    get "/api/v1/requests/{id}" => requests::show;
+    get "/api/v1/audit" => audit::list;
+    get "/api/v1/audit/verify" => audit::verify;
+}
+
+/// The console router. The caller serves it and may insert
+/// `ConnectInfo<SocketAddr>` so audit events carry the source address.
+pub fn router(deps: ConsoleDeps) -> Router {
+    routes()
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_id))
+        .with_state(deps)
+}
+
+/// Gives every request a time-ordered id, renders every error in the admin
+/// API's shape, and sets the headers every answer carries.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let started = tokio::time::Instant::now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let response = next.run(req).await;
+    let mut response = error::finish(response, &id, &method, &path).await;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if path.starts_with("/api/") {
+        // Answers can hold a key or token shown once: never cache them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    tracing::info!(
+        request_id = %id,
+        method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "console request"
+    );
+    response
+}

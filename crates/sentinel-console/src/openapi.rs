@@ -1,0 +1,533 @@
+//! `GET /api/openapi.json`: the admin API described as OpenAPI 3.1. Written
+//! by hand; a test checks that every route the router serves is in it and
+//! nothing else is.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+pub(crate) async fn document() -> Json<Value> {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    Json(DOC.get_or_init(build).clone())
+}
+
+/// One operation: method, path, summary, request body schema, success
+/// status and response schema, and whether it needs an operator token.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<Value>,
+    status: &'static str,
+    response: Value,
+    auth: bool,
+}
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn list_of(name: &str) -> Value {
+    json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": r(name) } } })
+}
+
+fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    status: &'static str,
+    response: Value,
+) -> Op {
+    Op {
+        method,
+        path,
+        summary,
+        body: None,
+        status,
+        response,
+        auth: true,
+    }
+}
+
+impl Op {
+    fn body(mut self, schema: Value) -> Self {
+        self.body = Some(schema);
+        self
+    }
+
+    fn public(mut self) -> Self {
+        self.auth = false;
+        self
+    }
+}
+
+fn operations() -> Vec<Op> {
+    vec![
+        op(
+            "get",
+            "/",
+            "Landing page (HTML)",
+            "200",
+            json!({"type": "string"}),
+        )
+        .public(),
+        op(
+            "get",
+            "/healthz",
+            "Liveness: the console answers",
+            "200",
+            json!({"type": "object"}),
+        )
+        .public(),
+        op(
+            "get",
+            "/readyz",
+            "Readiness: the store answers and the gateway has a snapshot",
+            "200",
+            json!({"type": "object"}),
+        )
+        .public(),
+        op(
+            "get",
+            "/api/openapi.json",
+            "This document",
+            "200",
+            json!({"type": "object"}),
+        )
+        .public(),
+        op(
+            "get",
+            "/api/v1/whoami",
+            "The calling operator and organization",
+            "200",
+            r("WhoAmI"),
+        ),
+        op(
+            "get",
+            "/api/v1/operators",
+            "List operators (admin only)",
+            "200",
+            list_of("Operator"),
+        ),
+        op(
+            "post",
+            "/api/v1/operators",
+            "Create an operator; the token is shown once (admin only)",
+            "201",
+            r("CreatedOperator"),
+        )
+        .body(r("CreateOperator")),
+        op(
+            "get",
+            "/api/v1/environments",
+            "List environments",
+            "200",
+            list_of("Environment"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments",
+            "Create an environment",
+            "201",
+            r("Environment"),
+        )
+        .body(r("CreateEnvironment")),
+        op(
+            "get",
+            "/api/v1/environments/{env}",
+            "Show an environment",
+            "200",
+            r("Environment"),
+        ),
+        op(
+            "patch",
+            "/api/v1/environments/{env}",
+            "Change protection or hosts",
+            "200",
+            r("Environment"),
+        )
+        .body(r("UpdateEnvironment")),
+        op(
+            "get",
+            "/api/v1/environments/{env}/applications",
+            "List applications",
+            "200",
+            list_of("Application"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/applications",
+            "Create an application",
+            "201",
+            r("Application"),
+        )
+        .body(r("CreateApplication")),
+        op(
+            "get",
+            "/api/v1/environments/{env}/keys",
+            "List keys (metadata only)",
+            "200",
+            list_of("Key"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/keys",
+            "Create a key; the key is shown once",
+            "201",
+            r("CreatedKey"),
+        )
+        .body(r("CreateKey")),
+        op(
+            "get",
+            "/api/v1/environments/{env}/keys/{id}",
+            "Show a key (metadata only)",
+            "200",
+            r("Key"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/keys/{id}/revoke",
+            "Revoke a key now",
+            "200",
+            r("Key"),
+        ),
+        op(
+            "get",
+            "/api/v1/environments/{env}/secrets",
+            "List secrets (never values)",
+            "200",
+            list_of("Secret"),
+        ),
+        op(
+            "put",
+            "/api/v1/environments/{env}/secrets/{name}",
+            "Create a secret or store a new version",
+            "200",
+            r("Secret"),
+        )
+        .body(r("PutSecret")),
+        op(
+            "get",
+            "/api/v1/environments/{env}/config",
+            "The current config revision (revision 0 when none)",
+            "200",
+            r("Revision"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/config",
+            "Validate and apply a document as the next revision",
+            "201",
+            r("AppliedRevision"),
+        )
+        .body(r("ApplyConfig")),
+        op(
+            "post",
+            "/api/v1/environments/{env}/config/plan",
+            "Validate a document and diff it against the current revision",
+            "200",
+            r("Plan"),
+        )
+        .body(r("PlanConfig")),
+        op(
+            "get",
+            "/api/v1/environments/{env}/config/revisions",
+            "Revision history, newest first",
+            "200",
+            list_of("RevisionSummary"),
+        ),
+        op(
+            "get",
+            "/api/v1/environments/{env}/config/revisions/{n}",
+            "One revision with its document",
+            "200",
+            r("Revision"),
+        ),
+        op(
+            "get",
+            "/api/v1/requests",
+            "Search request records, newest first",
+            "200",
+            r("RecordPage"),
+        ),
+        op(
+            "get",
+            "/api/v1/requests/{id}",
+            "One request record",
+            "200",
+            r("RequestRecord"),
+        ),
+        op(
+            "get",
+            "/api/v1/audit",
+            "List audit events",
+            "200",
+            list_of("AuditEvent"),
+        ),
+        op(
+            "get",
+            "/api/v1/audit/verify",
+            "Verify the audit hash chain",
+            "200",
+            json!({"type": "object"}),
+        ),
+    ]
+}
+
+fn parameters(path: &str) -> Vec<Value> {
+    let mut params = Vec::new();
+    for (name, description) in [
+        ("env", "Environment name"),
+        ("id", "Key id or request id"),
+        ("name", "Secret name"),
+        ("n", "Revision number"),
+    ] {
+        if path.contains(&format!("{{{name}}}")) {
+            params.push(json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } }));
+        }
+    }
+    let query: &[(&str, &str, &str)] = match path {
+        "/api/v1/requests" => &[
+            ("env", "string", "Environment name"),
+            ("app", "string", "Application name (needs env)"),
+            ("key", "string", "Key id"),
+            ("status", "integer", "HTTP status the client received"),
+            (
+                "error_code",
+                "string",
+                "Stable error code the client received",
+            ),
+            ("model", "string", "Requested model"),
+            (
+                "since",
+                "string",
+                "Unix milliseconds or RFC 3339, inclusive",
+            ),
+            (
+                "until",
+                "string",
+                "Unix milliseconds or RFC 3339, exclusive",
+            ),
+            ("cursor", "string", "next_cursor of the previous page"),
+            ("limit", "integer", "1 to 500, default 50"),
+        ],
+        "/api/v1/audit" => &[
+            ("action", "string", "e.g. key.create"),
+            ("env", "string", "Environment name"),
+            (
+                "since",
+                "string",
+                "Unix milliseconds or RFC 3339, inclusive",
+            ),
+            (
+                "until",
+                "string",
+                "Unix milliseconds or RFC 3339, exclusive",
+            ),
+            ("limit", "integer", "1 to 500, default 50"),
+        ],
+        _ => &[],
+    };
+    for (name, ty, description) in query {
+        params.push(json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } }));
+    }
+    params
+}
+
+fn error_responses(op: &Op) -> Map<String, Value> {
+    let mut out = Map::new();
+    let error = json!({ "description": "Error", "content": { "application/json": { "schema": r("Error") } } });
+    if op.auth {
+        out.insert("401".into(), error.clone());
+        out.insert("403".into(), error.clone());
+    }
+    if op.path.contains('{') {
+        out.insert("404".into(), error.clone());
+    }
+    if op.body.is_some() || op.path.contains("requests") || op.path.contains("audit") {
+        out.insert("400".into(), error.clone());
+    }
+    if op.body.is_some() {
+        out.insert("409".into(), error.clone());
+        out.insert("413".into(), error.clone());
+    }
+    if op.path.ends_with("/config") && op.method == "post" {
+        out.insert("422".into(), error.clone());
+    }
+    out.insert("500".into(), error);
+    out
+}
+
+fn build() -> Value {
+    let mut paths = Map::new();
+    for op in operations() {
+        let mut responses = error_responses(&op);
+        let content_type = if op.path == "/" {
+            "text/html"
+        } else {
+            "application/json"
+        };
+        responses.insert(
+            op.status.into(),
+            json!({ "description": op.summary, "content": { content_type: { "schema": op.response } } }),
+        );
+        let mut operation = json!({
+            "summary": op.summary,
+            "parameters": parameters(op.path),
+            "responses": responses,
+        });
+        if let Some(body) = &op.body {
+            operation["requestBody"] =
+                json!({ "required": true, "content": { "application/json": { "schema": body } } });
+        }
+        if !op.auth {
+            operation["security"] = json!([]);
+        }
+        let entry = paths.entry(op.path).or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sentinel admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The operator surface of Sentinel. Every answer carries x-sentinel-request-id; errors are {\"error\":{\"code\",\"message\",\"request_id\"}}. Keys and operator tokens are shown once, in the answer that creates them. Secret values and digests are never returned."
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "operatorToken": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "operatorToken": { "type": "http", "scheme": "bearer", "description": "An operator token, sntop_<64 hex>" }
+            },
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
+    let opt_ts = json!({ "type": ["integer", "null"], "description": "Unix milliseconds" });
+    json!({
+        "Error": {
+            "type": "object", "required": ["error"],
+            "properties": { "error": {
+                "type": "object", "required": ["code", "message", "request_id"],
+                "properties": {
+                    "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict", "invalid_request", "invalid_config", "payload_too_large", "internal"] },
+                    "message": { "type": "string" },
+                    "request_id": { "type": "string" },
+                    "errors": { "type": "array", "items": r("FieldError") }
+                }
+            } }
+        },
+        "FieldError": { "type": "object", "required": ["path", "message"], "properties": { "path": { "type": "string" }, "message": { "type": "string" } } },
+        "Operator": { "type": "object", "properties": {
+            "id": { "type": "string" }, "name": { "type": "string" },
+            "role": { "type": "string", "enum": ["admin", "operator", "approver", "auditor"] },
+            "created_at": ts, "revoked_at": opt_ts } },
+        "CreatedOperator": { "allOf": [r("Operator"), { "type": "object", "required": ["token"], "properties": { "token": { "type": "string", "description": "Shown once" } } }] },
+        "CreateOperator": { "type": "object", "required": ["name", "role"], "additionalProperties": false, "properties": {
+            "name": { "type": "string" }, "role": { "type": "string", "enum": ["admin", "operator", "approver", "auditor"] } } },
+        "WhoAmI": { "allOf": [r("Operator"), { "type": "object", "properties": { "organization": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } } } }] },
+        "Environment": { "type": "object", "properties": {
+            "id": { "type": "string" }, "name": { "type": "string" }, "protected": { "type": "boolean" },
+            "hosts": { "type": "array", "items": { "type": "string" } }, "created_at": ts } },
+        "CreateEnvironment": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$" }, "protected": { "type": "boolean" },
+            "hosts": { "type": "array", "items": { "type": "string" } } } },
+        "UpdateEnvironment": { "type": "object", "additionalProperties": false, "properties": {
+            "protected": { "type": "boolean" }, "hosts": { "type": "array", "items": { "type": "string" } } } },
+        "Application": { "type": "object", "properties": {
+            "id": { "type": "string" }, "name": { "type": "string" }, "environment": { "type": "string" }, "created_at": ts } },
+        "CreateApplication": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$" } } },
+        "Key": { "type": "object", "properties": {
+            "id": { "type": "string" }, "name": { "type": "string" }, "prefix": { "type": "string" },
+            "environment": { "type": "string" }, "application": { "type": "string" }, "app_id": { "type": "string" },
+            "state": { "type": "string", "enum": ["active", "revoked", "expired"] },
+            "created_at": ts, "expires_at": opt_ts, "revoked_at": opt_ts, "last_used_at": opt_ts } },
+        "CreatedKey": { "allOf": [r("Key"), { "type": "object", "required": ["key"], "properties": { "key": { "type": "string", "description": "The client key. Shown once" } } }] },
+        "CreateKey": { "type": "object", "required": ["application"], "additionalProperties": false, "properties": {
+            "application": { "type": "string" }, "name": { "type": "string" },
+            "expires_at": { "type": "integer", "description": "Unix milliseconds" },
+            "expires_in_days": { "type": "integer", "minimum": 1 } } },
+        "Secret": { "type": "object", "properties": {
+            "name": { "type": "string" }, "environment": { "type": "string" }, "version": { "type": "integer" },
+            "fingerprint": { "type": "string" }, "created_at": ts, "updated_at": ts } },
+        "PutSecret": { "type": "object", "required": ["value"], "additionalProperties": false, "properties": { "value": { "type": "string", "writeOnly": true } } },
+        "Revision": { "type": "object", "properties": {
+            "environment": { "type": "string" }, "revision": { "type": "integer" }, "document": { "type": "string" },
+            "author": { "type": "string" }, "message": { "type": "string" }, "created_at": opt_ts,
+            "hash": { "type": "string" }, "parent_hash": { "type": "string" } } },
+        "AppliedRevision": { "allOf": [r("Revision"), { "type": "object", "properties": { "warnings": { "type": "array", "items": r("FieldError") } } }] },
+        "RevisionSummary": { "type": "object", "properties": {
+            "revision": { "type": "integer" }, "author": { "type": "string" }, "message": { "type": "string" },
+            "created_at": ts, "hash": { "type": "string" }, "parent_hash": { "type": "string" } } },
+        "PlanConfig": { "type": "object", "required": ["document"], "additionalProperties": false, "properties": { "document": { "type": "string" } } },
+        "ApplyConfig": { "type": "object", "required": ["document", "message"], "additionalProperties": false, "properties": {
+            "document": { "type": "string" }, "message": { "type": "string" },
+            "base_revision": { "type": "integer", "description": "Fail with 409 if the latest revision is not this one" } } },
+        "Plan": { "type": "object", "properties": {
+            "valid": { "type": "boolean" }, "base_revision": { "type": "integer" },
+            "errors": { "type": "array", "items": r("FieldError") }, "warnings": { "type": "array", "items": r("FieldError") },
+            "diff": { "type": "object", "properties": { "added": { "type": "integer" }, "removed": { "type": "integer" }, "text": { "type": "string" } } } } },
+        "RecordPage": { "type": "object", "properties": {
+            "data": { "type": "array", "items": r("RequestRecord") }, "next_cursor": { "type": ["string", "null"] } } },
+        "RequestRecord": { "type": "object", "description": "One data-plane request: ids, environment, application, key, model, provider attempts, status, error code, tokens and timings", "properties": {
+            "id": { "type": "string" }, "time": ts, "env_name": { "type": ["string", "null"] }, "app_name": { "type": ["string", "null"] },
+            "key_id": { "type": ["string", "null"] }, "requested_model": { "type": ["string", "null"] }, "status": { "type": "integer" },
+            "error_code": { "type": ["string", "null"] }, "attempts": { "type": "array", "items": { "type": "object" } } } },
+        "AuditEvent": { "type": "object", "properties": {
+            "id": { "type": "string" }, "seq": { "type": "integer" }, "time": ts, "actor": { "type": "string" },
+            "action": { "type": "string" }, "target": { "type": "string" }, "env_id": { "type": ["string", "null"] },
+            "details": { "type": "object" }, "source_addr": { "type": ["string", "null"] },
+            "prev_hash": { "type": "string" }, "hash": { "type": "string" } } }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every route the router serves is documented, and the document lists
+    /// no route the router does not serve.
+    #[test]
+    fn document_matches_the_router() {
+        let doc = build();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| (method.clone(), path.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = crate::ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = build();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(schemas.contains_key(&name), "missing schema {name}");
+        }
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+}

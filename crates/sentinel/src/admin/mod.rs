@@ -1,0 +1,222 @@
+//! Admin commands: `sentinel env|apps|keys|secrets|config|requests|audit|
+//! operators|whoami`. Each talks to the console's admin API, so every change
+//! is authenticated and audited exactly as it is from any other client.
+//!
+//! Output is a human-readable table by default and the server's JSON with
+//! `--json`. Secret values are read from standard input or an environment
+//! variable, never from an argument, so they stay out of `ps` and shell
+//! history.
+
+mod apps;
+mod audit;
+mod client;
+mod config;
+mod env;
+mod keys;
+mod operators;
+mod requests;
+mod secrets;
+mod table;
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use client::Client;
+
+/// Where the console is and who is calling. Accepted before or after the
+/// subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Conn {
+    /// The console's URL.
+    #[arg(
+        long,
+        env = "SENTINEL_URL",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
+    pub server: String,
+    /// An operator token (sntop_…). Prefer the environment variable: an
+    /// argument shows in the process list.
+    #[arg(long, env = "SENTINEL_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The admin commands, flattened into the binary's top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Environments: list, create, show, update.
+    Env {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: env::Command,
+    },
+    /// Applications of an environment: list, create.
+    Apps {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: apps::Command,
+    },
+    /// Client keys: list, create (shown once), show, revoke.
+    Keys {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: keys::Command,
+    },
+    /// Provider credentials: list (never values), set.
+    Secrets {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: secrets::Command,
+    },
+    /// Environment config documents: export, plan, apply, history.
+    Config {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: config::Command,
+    },
+    /// Request records: search, show.
+    Requests {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: requests::Command,
+    },
+    /// The audit log: list, verify.
+    Audit {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: audit::Command,
+    },
+    /// Operators of your organization (admins only): list, create.
+    Operators {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: operators::Command,
+    },
+    /// Show the operator the token belongs to.
+    Whoami {
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+/// Runs one admin command and prints its answer.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    let output = match command {
+        Command::Env { conn, command } => {
+            env::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Apps { conn, command } => {
+            apps::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Keys { conn, command } => {
+            keys::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Secrets { conn, command } => {
+            secrets::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Config { conn, command } => {
+            config::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Requests { conn, command } => {
+            requests::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Audit { conn, command } => {
+            audit::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Operators { conn, command } => {
+            operators::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Whoami { conn } => {
+            let value = Client::new(&conn)?.get(&["whoami"], &[]).await?;
+            if conn.json {
+                pretty(&value)
+            } else {
+                operators::render_whoami(&value)
+            }
+        }
+    };
+    print!("{output}");
+    Ok(())
+}
+
+/// The server's JSON, indented, with a final newline.
+pub(crate) fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    use super::*;
+
+    /// Stands in for the binary's top level, which flattens [`Command`].
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    pub(crate) fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        let mut argv = vec!["sentinel"];
+        argv.extend_from_slice(args);
+        let matches = Cli::command().try_get_matches_from(argv)?;
+        Cli::from_arg_matches(&matches).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn connection_options_go_before_or_after_the_subcommand() {
+        let Command::Env { conn, .. } = parse(&[
+            "env",
+            "--server",
+            "http://c:1",
+            "list",
+            "--json",
+            "--token",
+            "sntop_x",
+        ])
+        .unwrap() else {
+            panic!("expected env");
+        };
+        assert_eq!(conn.server, "http://c:1");
+        assert_eq!(conn.token.as_deref(), Some("sntop_x"));
+        assert!(conn.json);
+    }
+
+    #[test]
+    fn whoami_takes_connection_options() {
+        let Command::Whoami { conn } = parse(&["whoami", "--json"]).unwrap() else {
+            panic!("expected whoami");
+        };
+        assert!(conn.json);
+    }
+
+    #[test]
+    fn a_missing_token_is_reported_clearly() {
+        let conn = Conn {
+            server: "http://127.0.0.1:8081".into(),
+            token: None,
+            json: false,
+        };
+        let error = Client::new(&conn).err().unwrap().to_string();
+        assert!(error.contains("SENTINEL_TOKEN"), "{error}");
+    }
+}

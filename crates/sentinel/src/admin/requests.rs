@@ -1,0 +1,247 @@
+//! `sentinel requests`: search request records and show one, with its
+//! provider attempts.
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::{
+    client::Client,
+    pretty,
+    table::{Table, fields, items, text, time},
+};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Search request records, newest first.
+    Search(SearchArgs),
+    /// Show one request record by its request id.
+    Show { id: String },
+}
+
+#[derive(Debug, Default, Args)]
+pub struct SearchArgs {
+    /// Environment name.
+    #[arg(long)]
+    env: Option<String>,
+    /// Application name (needs --env).
+    #[arg(long)]
+    app: Option<String>,
+    /// Key id.
+    #[arg(long)]
+    key: Option<String>,
+    /// HTTP status the client received.
+    #[arg(long)]
+    status: Option<u16>,
+    /// Stable error code the client received, e.g. upstream_timeout.
+    #[arg(long)]
+    error_code: Option<String>,
+    /// Requested model.
+    #[arg(long)]
+    model: Option<String>,
+    /// From this time (inclusive): unix milliseconds or RFC 3339, e.g. 2025-01-31T12:00:00Z.
+    #[arg(long)]
+    since: Option<String>,
+    /// Before this time (exclusive): unix milliseconds or RFC 3339.
+    #[arg(long)]
+    until: Option<String>,
+    /// At most this many records (1 to 500).
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Continue from a previous page's cursor.
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+impl SearchArgs {
+    fn query(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("env", self.env.clone()),
+            ("app", self.app.clone()),
+            ("key", self.key.clone()),
+            ("status", self.status.map(|s| s.to_string())),
+            ("error_code", self.error_code.clone()),
+            ("model", self.model.clone()),
+            ("since", self.since.clone()),
+            ("until", self.until.clone()),
+            ("limit", self.limit.map(|l| l.to_string())),
+            ("cursor", self.cursor.clone()),
+        ]
+    }
+}
+
+pub(super) async fn run(client: &Client, command: Command, json: bool) -> anyhow::Result<String> {
+    match command {
+        Command::Search(args) => {
+            let value = client.get(&["requests"], &args.query()).await?;
+            Ok(if json {
+                pretty(&value)
+            } else {
+                render_search(&value)
+            })
+        }
+        Command::Show { id } => {
+            let value = client.get(&["requests", &id], &[]).await?;
+            Ok(if json {
+                pretty(&value)
+            } else {
+                render_record(&value)
+            })
+        }
+    }
+}
+
+pub(crate) fn render_search(value: &Value) -> String {
+    let mut table = Table::new(&[
+        "TIME",
+        "REQUEST ID",
+        "ENV",
+        "APP",
+        "MODEL",
+        "STATUS",
+        "ERROR",
+        "LATENCY",
+    ]);
+    for record in items(value) {
+        table.row(vec![
+            time(record, "time"),
+            text(record, "id"),
+            text(record, "env_name"),
+            text(record, "app_name"),
+            text(record, "requested_model"),
+            text(record, "status"),
+            text(record, "error_code"),
+            format!("{}ms", text(record, "latency_ms")),
+        ]);
+    }
+    let mut out = table.render();
+    if let Some(cursor) = value["next_cursor"].as_str() {
+        out.push_str(&format!("more: --cursor {cursor}\n"));
+    }
+    out
+}
+
+pub(crate) fn render_record(record: &Value) -> String {
+    let tokens = format!(
+        "{} prompt, {} completion, {} total",
+        text(record, "prompt_tokens"),
+        text(record, "completion_tokens"),
+        text(record, "total_tokens")
+    );
+    let mut out = fields(&[
+        ("request id", text(record, "id")),
+        ("time", time(record, "time")),
+        ("environment", text(record, "env_name")),
+        ("application", text(record, "app_name")),
+        ("key", text(record, "key_id")),
+        ("ingress", text(record, "ingress")),
+        ("model", text(record, "requested_model")),
+        ("route plan", text(record, "route_plan")),
+        ("revision", text(record, "config_revision")),
+        ("provider", text(record, "provider")),
+        ("upstream model", text(record, "upstream_model")),
+        ("status", text(record, "status")),
+        ("error code", text(record, "error_code")),
+        ("error detail", text(record, "error_detail")),
+        ("stream", text(record, "stream")),
+        ("stream completed", text(record, "stream_completed")),
+        ("tokens", tokens),
+        ("latency", format!("{}ms", text(record, "latency_ms"))),
+        ("first byte", format!("{}ms", text(record, "ttfb_ms"))),
+        ("client", text(record, "client_addr")),
+    ]);
+    let attempts = record["attempts"].as_array().map_or(&[][..], Vec::as_slice);
+    if !attempts.is_empty() {
+        out.push_str("\nattempts:\n");
+        let mut table = Table::new(&[
+            "#", "PROVIDER", "MODEL", "STATUS", "OUTCOME", "LATENCY", "ERROR",
+        ]);
+        for (i, attempt) in attempts.iter().enumerate() {
+            table.row(vec![
+                (i + 1).to_string(),
+                text(attempt, "provider"),
+                text(attempt, "upstream_model"),
+                text(attempt, "status"),
+                text(attempt, "outcome"),
+                format!("{}ms", text(attempt, "latency_ms")),
+                text(attempt, "error"),
+            ]);
+        }
+        out.push_str(&table.render());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::admin::{Command as Top, tests::parse};
+
+    #[test]
+    fn search_filters_become_query_pairs() {
+        let Top::Requests {
+            command: Command::Search(args),
+            ..
+        } = parse(&[
+            "requests",
+            "search",
+            "--env",
+            "dev",
+            "--status",
+            "502",
+            "--since",
+            "2025-01-01T00:00:00Z",
+            "--limit",
+            "10",
+        ])
+        .unwrap()
+        else {
+            panic!("expected requests search");
+        };
+        let set: Vec<(&str, String)> = args
+            .query()
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        assert_eq!(
+            set,
+            [
+                ("env", "dev".to_owned()),
+                ("status", "502".to_owned()),
+                ("since", "2025-01-01T00:00:00Z".to_owned()),
+                ("limit", "10".to_owned())
+            ]
+        );
+        assert!(parse(&["requests", "search", "--status", "abc"]).is_err());
+    }
+
+    #[test]
+    fn search_shows_the_next_cursor() {
+        let out = render_search(
+            &json!({"data": [{"time": 0, "id": "r1", "env_name": "dev", "app_name": "a",
+            "requested_model": "m", "status": 200, "error_code": null, "latency_ms": 12}], "next_cursor": "c2"}),
+        );
+        assert!(out.ends_with("more: --cursor c2\n"), "{out}");
+        assert!(
+            out.contains("r1          dev  a    m      200     -      12ms"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_record_lists_its_attempts() {
+        let out = render_record(&json!({"id": "r1", "status": 200, "attempts": [
+            {"provider": "p1", "upstream_model": "m", "status": 429, "outcome": "rate_limited", "latency_ms": 5, "error": null},
+            {"provider": "p2", "upstream_model": "m", "status": 200, "outcome": "ok", "latency_ms": 7, "error": null}]}));
+        assert!(out.contains("request id:       r1\n"), "{out}");
+        assert!(
+            out.contains("1  p1        m      429     rate_limited  5ms      -"),
+            "{out}"
+        );
+        assert!(
+            out.contains("2  p2        m      200     ok            7ms      -"),
+            "{out}"
+        );
+    }
+}

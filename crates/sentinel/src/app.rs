@@ -1,0 +1,237 @@
+//! Start-up and shutdown of a Sentinel process.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::http::StatusCode;
+use sentinel_config::ServerConfig;
+use sentinel_console::ConsoleDeps;
+use sentinel_core::{DEFAULT_ORG, Role};
+use sentinel_gateway::{BuildDeps, Gateway, GatewaySettings};
+use sentinel_listener::ListenerLimits;
+use sentinel_providers::{HttpSettings, ProviderRegistry};
+use sentinel_store::{AuditContext, Store};
+use tokio::task::JoinHandle;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use crate::demo::DemoKey;
+pub use crate::master_key::KeySource;
+
+/// Records queued in memory before the writer falls behind.
+const RECORD_QUEUE: usize = 50_000;
+/// The periodic snapshot rebuild, a safety net behind the change feed.
+const RELOAD_EVERY: Duration = Duration::from_secs(10);
+
+/// Reads a process environment variable (tests pass their own).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Everything `start` needs.
+pub struct AppOptions {
+    pub server: ServerConfig,
+    /// Seed a `dev` environment with the mock provider, a route plan and a key.
+    pub demo: bool,
+    /// The process environment (tests pass their own).
+    pub env: EnvLookup,
+}
+
+/// A running Sentinel.
+#[derive(Debug)]
+pub struct Running {
+    pub gateway_addr: SocketAddr,
+    pub console_addr: SocketAddr,
+    /// The first admin operator token, when this start created it.
+    pub bootstrap_token: Option<String>,
+    pub demo: Option<DemoKey>,
+    pub master_key_source: KeySource,
+    pub store: Store,
+    shutdown: CancellationToken,
+    done: JoinHandle<()>,
+}
+
+impl Running {
+    /// Cancelling this token starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the process has shut down completely.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.done.await.context("shutdown task failed")
+    }
+
+    /// Shuts down gracefully and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// The store URL: `--store`, or SQLite in the data directory.
+fn store_url(server: &ServerConfig) -> anyhow::Result<String> {
+    if let Some(url) = &server.store {
+        return Ok(url.clone());
+    }
+    let path: PathBuf = server.data_dir.join("sentinel.db");
+    Ok(format!("sqlite://{}?mode=rwc", path.display()))
+}
+
+/// Starts Sentinel: store, bootstrap, snapshot, writer, both listeners.
+pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
+    let server = &options.server;
+    std::fs::create_dir_all(&server.data_dir)
+        .with_context(|| format!("cannot create data directory {}", server.data_dir.display()))?;
+    let (master_key, master_key_source) =
+        crate::master_key::load(options.env.as_ref(), &server.data_dir)?;
+    let store = Store::open(&store_url(server)?, master_key)
+        .await
+        .context("cannot open the store")?;
+
+    let bootstrap_token = bootstrap(&store, options.env.as_ref()).await?;
+    let demo = if options.demo {
+        Some(crate::demo::seed(&store).await?)
+    } else {
+        None
+    };
+
+    let shutdown = CancellationToken::new();
+    let background = CancellationToken::new();
+    let tasks = TaskTracker::new();
+
+    let grace = server.shutdown_grace();
+    let (records, writer) = sentinel_gateway::record_writer(
+        store.clone(),
+        RECORD_QUEUE,
+        server.data_dir.join("spool"),
+        background.clone(),
+    );
+    let writer = tokio::spawn(writer);
+    let gateway = Gateway::new(
+        store.clone(),
+        records,
+        BuildDeps {
+            registry: ProviderRegistry::standard(),
+            http: HttpSettings::default(),
+        },
+        GatewaySettings {
+            max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
+        },
+    );
+    // Startup is the first reload.
+    gateway
+        .reload()
+        .await
+        .context("cannot build the first snapshot")?;
+    tasks.spawn(
+        gateway
+            .clone()
+            .run_reloader(background.clone(), RELOAD_EVERY),
+    );
+
+    let readiness_gateway = gateway.clone();
+    let console = sentinel_console::router(ConsoleDeps {
+        store: store.clone(),
+        registry: Arc::new(ProviderRegistry::standard()),
+        readiness: Arc::new(move || {
+            let gateway = readiness_gateway.clone();
+            Box::pin(async move { sentinel_gateway::readiness(&gateway).await })
+                as futures_util::future::BoxFuture<'static, (StatusCode, serde_json::Value)>
+        }),
+    });
+
+    let limits = ListenerLimits {
+        header_read_timeout: server.header_read_timeout(),
+        max_connections: server.max_connections,
+        grace,
+        ..ListenerLimits::default()
+    };
+    let gateway_listener = sentinel_listener::bind(server.gateway_addr).await?;
+    let console_listener = sentinel_listener::bind(server.console_addr).await?;
+    let gateway_addr = gateway_listener.local_addr()?;
+    let console_addr = console_listener.local_addr()?;
+    let gateway_task = tokio::spawn(sentinel_listener::serve(
+        gateway_listener,
+        gateway.router(),
+        limits.clone(),
+        shutdown.clone(),
+    ));
+    let console_task = tokio::spawn(sentinel_listener::serve(
+        console_listener,
+        console,
+        limits,
+        shutdown.clone(),
+    ));
+    tracing::info!(%gateway_addr, %console_addr, store = store.backend_name(), "sentinel is serving");
+
+    let done_store = store.clone();
+    let done_shutdown = shutdown.clone();
+    let done = tokio::spawn(async move {
+        done_shutdown.cancelled().await;
+        tracing::info!("shutting down");
+        // 1. Stop accepting and 2. drain in-flight requests and streams, on both listeners.
+        let (gateway_drain, console_drain) = tokio::join!(gateway_task, console_task);
+        tracing::info!(?gateway_drain, ?console_drain, "listeners drained");
+        // 3. Stop background tasks (reloader) and 4. flush the record writer.
+        background.cancel();
+        tasks.close();
+        tasks.wait().await;
+        drop(gateway);
+        if let Err(error) = writer.await {
+            tracing::error!(%error, "record writer task failed");
+        }
+        // 5. Close the store.
+        done_store.close().await;
+        tracing::info!("shutdown complete");
+    });
+
+    Ok(Running {
+        gateway_addr,
+        console_addr,
+        bootstrap_token,
+        demo,
+        master_key_source,
+        store,
+        shutdown,
+        done,
+    })
+}
+
+/// On an empty store: the `default` organization and its first admin
+/// operator, whose token is returned to be shown once. The token comes from
+/// `SENTINEL_BOOTSTRAP_TOKEN` when set (for automation).
+async fn bootstrap(
+    store: &Store,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let org = store.ensure_org(DEFAULT_ORG).await?;
+    if store.count_operators().await? > 0 {
+        return Ok(None);
+    }
+    let (token, digest) = match env("SENTINEL_BOOTSTRAP_TOKEN") {
+        Some(token) => {
+            let token = token.trim().to_owned();
+            let well_formed = token.strip_prefix("sntop_").is_some_and(|hex| {
+                hex.len() == 64
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            });
+            anyhow::ensure!(
+                well_formed,
+                "SENTINEL_BOOTSTRAP_TOKEN must look like an operator token: sntop_ followed by 64 lowercase hex characters \
+                 (e.g. \"sntop_$(openssl rand -hex 32)\")"
+            );
+            let digest = sentinel_core::key::sha256_hex(token.as_bytes());
+            (token, digest)
+        }
+        None => sentinel_console::new_operator_token(),
+    };
+    let audit = AuditContext {
+        actor: "system".into(),
+        source_addr: None,
+        request_id: None,
+    };
+    store
+        .create_operator(&org.id, "admin", Role::Admin, &digest, &audit)
+        .await?;
+    Ok(Some(token))
+}

@@ -1,0 +1,58 @@
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "this is the command line: it talks on stdout and stderr"
+)]
+
+//! `sentinel`: the command line. Parsing and dispatch only; the wiring lives
+//! in the library so tests run exactly what the binary runs.
+
+mod admin;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sentinel",
+    version,
+    about = "Sentinel: a production gateway for model access"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway and the console.
+    Serve(sentinel::serve::ServeArgs),
+    #[command(flatten)]
+    Admin(admin::Command),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => sentinel::serve::run(args).await,
+            Command::Admin(command) => admin::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
