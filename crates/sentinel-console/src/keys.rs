@@ -10,14 +10,15 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use sentinel_core::{ApiKey, ClientKey, Environment, KeyState};
+use sentinel_core::{ApiKey, Environment, KeyState};
+use sentinel_store::NewKey;
 use serde::{Deserialize, Serialize};
 
 use crate::{
     ConsoleDeps, applications,
-    auth::{Caller, random_bytes},
+    auth::Caller,
     clock::now_ms,
-    environments::{self, List, parse_name},
+    environments::{self, List},
     error::ApiError,
     extract::Json,
 };
@@ -188,27 +189,19 @@ pub(crate) async fn create(
     let now = now_ms();
     let expires_at = expiry(&body, now)?;
     let name = key_name(body.name.as_deref(), &app.name)?;
-    let env_name = parse_name("environment", &env.name).map_err(|_| {
-        ApiError::internal(format_args!(
-            "stored environment name {:?} is not a valid name",
-            env.name
-        ))
-    })?;
-    let key = ClientKey::new(&env_name, &random_bytes::<40>());
-    let stored = ApiKey {
-        id: key.id().to_owned(),
-        org_id: caller.org_id().to_owned(),
-        env_id: env.id.clone(),
-        app_id: app.id.clone(),
-        name,
-        prefix: key.display_prefix().to_owned(),
-        digest_hex: key.digest().to_hex(),
-        revoked_at: None,
-        expires_at,
-        created_at: now,
-        last_used_at: None,
-    };
-    deps.store.insert_key(&stored, &caller.audit()).await?;
+    let (stored, key) = deps
+        .store
+        .issue_key(
+            NewKey {
+                env: &env,
+                app_id: &app.id,
+                name: &name,
+                expires_at,
+                now,
+            },
+            &caller.audit(),
+        )
+        .await?;
     let meta = KeyView::new(stored, &env, app.name, now);
     Ok((
         StatusCode::CREATED,

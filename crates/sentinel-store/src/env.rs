@@ -80,6 +80,26 @@ fn normalize_hosts(hosts: &[String]) -> Vec<String> {
     out
 }
 
+/// Binds `$hosts` to an environment inside the open transaction `$tx`; a
+/// host already bound elsewhere is a conflict.
+macro_rules! insert_hosts {
+    ($tx:ident, $org_id:expr, $env_id:expr, $hosts:expr) => {
+        for host in $hosts {
+            sqlx::query("INSERT INTO environment_hosts (host, org_id, env_id) VALUES ($1, $2, $3)")
+                .bind(host)
+                .bind($org_id)
+                .bind($env_id)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| {
+                    conflict(e, || {
+                        format!("host {host} already belongs to another environment")
+                    })
+                })?;
+        }
+    };
+}
+
 const ENV_COLUMNS: &str = "id, org_id, name, protected, created_at";
 const APP_COLUMNS: &str = "id, org_id, env_id, name, created_at";
 
@@ -112,21 +132,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict(e, || format!("an environment named {name} already exists")))?;
-            for host in &env.hosts {
-                sqlx::query(
-                    "INSERT INTO environment_hosts (host, org_id, env_id) VALUES ($1, $2, $3)",
-                )
-                .bind(host)
-                .bind(org_id)
-                .bind(&env.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    conflict(e, || {
-                        format!("host {host} already belongs to another environment")
-                    })
-                })?;
-            }
+            insert_hosts!(tx, org_id, &env.id, &env.hosts);
             append_audit!(
                 tx,
                 org_id,
@@ -168,21 +174,7 @@ impl Store {
                 .bind(org_id)
                 .execute(&mut *tx)
                 .await?;
-            for host in &hosts {
-                sqlx::query(
-                    "INSERT INTO environment_hosts (host, org_id, env_id) VALUES ($1, $2, $3)",
-                )
-                .bind(host)
-                .bind(org_id)
-                .bind(env_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    conflict(e, || {
-                        format!("host {host} already belongs to another environment")
-                    })
-                })?;
-            }
+            insert_hosts!(tx, org_id, env_id, &hosts);
             append_audit!(
                 tx,
                 org_id,

@@ -1,6 +1,6 @@
 //! Client keys: stored as digests, never as keys.
 
-use sentinel_core::ApiKey;
+use sentinel_core::{ApiKey, ClientKey, Environment, Name};
 use serde_json::json;
 
 use crate::{
@@ -45,7 +45,46 @@ impl From<KeyRow> for ApiKey {
 
 const COLUMNS: &str = "id, org_id, env_id, app_id, name, prefix, digest, revoked_at, expires_at, created_at, last_used_at";
 
+/// What to issue a key for.
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub env: &'a Environment,
+    pub app_id: &'a str,
+    pub name: &'a str,
+    pub expires_at: Option<i64>,
+    pub now: i64,
+}
+
 impl Store {
+    /// Issues a new client key: random, `snt_<env>_…`, stored as a digest.
+    /// The returned [`ClientKey`] is the only copy of the key; show it once.
+    pub async fn issue_key(
+        &self,
+        new: NewKey<'_>,
+        ctx: &AuditContext,
+    ) -> Result<(ApiKey, ClientKey), StoreError> {
+        let env_name = Name::parse(&new.env.name)
+            .map_err(|e| StoreError::Corrupt(format!("environment name: {e}")))?;
+        let mut random = [0u8; 40];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| StoreError::Random)?;
+        let key = ClientKey::new(&env_name, &random);
+        let stored = ApiKey {
+            id: key.id().to_owned(),
+            org_id: new.env.org_id.clone(),
+            env_id: new.env.id.clone(),
+            app_id: new.app_id.to_owned(),
+            name: new.name.to_owned(),
+            prefix: key.display_prefix().to_owned(),
+            digest_hex: key.digest().to_hex(),
+            revoked_at: None,
+            expires_at: new.expires_at,
+            created_at: new.now,
+            last_used_at: None,
+        };
+        self.insert_key(&stored, ctx).await?;
+        Ok((stored, key))
+    }
+
     /// Stores a new key (its digest). The application must belong to the
     /// key's environment and organization.
     pub async fn insert_key(&self, key: &ApiKey, ctx: &AuditContext) -> Result<(), StoreError> {

@@ -29,4 +29,5 @@ pub use audit::{AuditContext, AuditFilter, AuditVerification};
 pub use backend::Store;
 pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
+pub use key::NewKey;
 pub use record::{RecordFilter, RecordPage};

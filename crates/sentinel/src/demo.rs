@@ -1,9 +1,8 @@
 //! `--demo`: a `dev` environment with the built-in mock provider, a route
 //! plan for the model `demo`, an application and a fresh key.
 
-use anyhow::Context as _;
-use sentinel_core::{ApiKey, ClientKey, DEFAULT_ORG, Name};
-use sentinel_store::{AuditContext, Store};
+use sentinel_core::DEFAULT_ORG;
+use sentinel_store::{AuditContext, NewKey, Store};
 
 /// The environment document the demo starts with.
 pub const DEMO_DOCUMENT: &str = "\
@@ -38,7 +37,6 @@ fn audit() -> AuditContext {
 /// so every demo start makes a new one).
 pub async fn seed(store: &Store) -> anyhow::Result<DemoKey> {
     let org = store.ensure_org(DEFAULT_ORG).await?;
-    let env_name = Name::parse("dev").context("demo environment name")?;
     let env = match store.get_environment_by_name(&org.id, "dev").await? {
         Some(env) => env,
         None => {
@@ -71,25 +69,14 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoKey> {
             )
             .await?;
     }
-    let mut random = [0u8; 40];
-    aws_lc_rs::rand::fill(&mut random)
-        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-    let key = ClientKey::new(&env_name, &random);
-    let now = time_now();
-    store
-        .insert_key(
-            &ApiKey {
-                id: key.id().to_owned(),
-                org_id: org.id.clone(),
-                env_id: env.id.clone(),
-                app_id: app.id.clone(),
-                name: "demo".into(),
-                prefix: key.display_prefix().to_owned(),
-                digest_hex: key.digest().to_hex(),
-                revoked_at: None,
+    let (_, key) = store
+        .issue_key(
+            NewKey {
+                env: &env,
+                app_id: &app.id,
+                name: "demo",
                 expires_at: None,
-                created_at: now,
-                last_used_at: None,
+                now: time_now(),
             },
             &audit(),
         )
