@@ -13,6 +13,13 @@ pub enum ProviderErrorKind {
     Protocol,
     /// The response exceeded Sentinel's size bound.
     BodyTooLarge,
+    /// The request uses a feature this provider cannot honour (e.g. tools on
+    /// a provider without tool calling). The client gets a 400 naming the
+    /// feature and the provider; nothing was sent upstream.
+    Unsupported,
+    /// The client's request is malformed for translation (e.g. not a valid
+    /// chat request). The client gets a 400; nothing was sent upstream.
+    InvalidRequest,
 }
 
 impl ProviderErrorKind {
@@ -23,6 +30,8 @@ impl ProviderErrorKind {
             Self::Timeout => "timeout",
             Self::Protocol => "protocol_error",
             Self::BodyTooLarge => "body_too_large",
+            Self::Unsupported => "unsupported_feature",
+            Self::InvalidRequest => "invalid_request",
         }
     }
 }
@@ -44,6 +53,14 @@ impl ProviderError {
             kind,
             message: message.into(),
         }
+    }
+
+    /// A feature `provider` cannot honour, named for the client.
+    pub fn unsupported(provider_kind: &str, feature: &str) -> Self {
+        Self::new(
+            ProviderErrorKind::Unsupported,
+            format!("{feature} is not supported by {provider_kind} providers"),
+        )
     }
 
     /// Classifies a reqwest error, dropping the URL from its text.

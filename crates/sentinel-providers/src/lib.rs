@@ -8,11 +8,14 @@
 //! client built once, with redirects off and proxy variables ignored;
 //! response bodies are bounded.
 
+pub mod chat;
 mod error;
 mod http_client;
 mod mock;
 mod openai;
 mod registry;
+pub mod sse;
+pub mod stream;
 
 use std::{fmt, pin::Pin};
 

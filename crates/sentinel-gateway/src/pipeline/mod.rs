@@ -183,19 +183,26 @@ async fn run(
             attempt.outcome = error.kind.as_str().to_owned();
             attempt.error = Some(error.message.clone());
             record.attempts.push(attempt);
-            let code = match error.kind {
-                sentinel_providers::ProviderErrorKind::Timeout => ErrorCode::UpstreamTimeout,
-                _ => ErrorCode::UpstreamError,
-            };
-            return Err(GatewayError::new(
-                code,
-                format!(
-                    "provider {} did not answer ({})",
-                    route.provider_name,
-                    error.kind.as_str()
+            use sentinel_providers::ProviderErrorKind as Kind;
+            let (code, message) = match error.kind {
+                // Refused before anything was sent: the client must change the request.
+                Kind::Unsupported | Kind::InvalidRequest => {
+                    (ErrorCode::InvalidRequest, error.message.clone())
+                }
+                Kind::Timeout => (
+                    ErrorCode::UpstreamTimeout,
+                    format!("provider {} did not answer in time", route.provider_name),
                 ),
-            )
-            .with_detail(error.to_string()));
+                _ => (
+                    ErrorCode::UpstreamError,
+                    format!(
+                        "provider {} did not answer ({})",
+                        route.provider_name,
+                        error.kind.as_str()
+                    ),
+                ),
+            };
+            return Err(GatewayError::new(code, message).with_detail(error.to_string()));
         }
     };
     attempt.status = Some(response.status);
