@@ -10,7 +10,10 @@ use sentinel_core::Name;
 use url::Url;
 
 use crate::document::{RawEnvDocument, RawProvider, RawRoutePlan, parse_document};
-use crate::env::{EnvConfig, ProviderConfig, RoutePlan, SecretRef, Strategy, Target};
+use crate::env::{
+    EnvConfig, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy, Target,
+    Timeouts,
+};
 use crate::error::{ConfigError, ConfigErrors, ConfigWarning};
 use crate::safety::refused_host;
 
@@ -348,28 +351,39 @@ fn compile_route_plan<'a>(
 
     let strategy = match raw.strategy.as_deref() {
         None | Some("fallback") => Strategy::Fallback,
-        Some("weighted") => {
-            errors.push(ConfigError::new(
-                format!("{at}.strategy"),
-                "strategy weighted is not supported yet; use fallback",
-            ));
-            Strategy::Fallback
-        }
+        Some("weighted") => Strategy::Weighted,
         Some(other) => {
             errors.push(ConfigError::new(
                 format!("{at}.strategy"),
-                format!("unknown strategy {other:?}; use fallback"),
+                format!("unknown strategy {other:?}; use fallback or weighted"),
             ));
             Strategy::Fallback
         }
     };
 
-    if raw.targets.len() != 1 {
+    if raw.targets.is_empty() || raw.targets.len() > MAX_TARGETS {
         errors.push(ConfigError::new(
             format!("{at}.targets"),
-            "exactly one target is supported for now; fallbacks arrive with route-plan strategies",
+            format!("a route plan needs 1 to {MAX_TARGETS} targets"),
         ));
     }
+    for (i, target) in raw.targets.iter().enumerate() {
+        if raw.targets[..i]
+            .iter()
+            .any(|t| t.provider == target.provider && t.model == target.model)
+        {
+            errors.push(ConfigError::new(
+                format!("{at}.targets[{i}]"),
+                format!(
+                    "target {}/{} is listed twice",
+                    target.provider, target.model
+                ),
+            ));
+        }
+    }
+    let retry = compile_retry(&at, raw.retry.as_ref(), raw.targets.len(), errors);
+    let timeouts = compile_timeouts(&at, raw.timeouts.as_ref(), errors);
+    let breaker = compile_breaker(&at, raw.circuit_breaker.as_ref(), errors);
     let mut targets = Vec::with_capacity(raw.targets.len());
     for (i, target) in raw.targets.iter().enumerate() {
         let path = format!("{at}.targets[{i}]");
@@ -423,7 +437,211 @@ fn compile_route_plan<'a>(
         models: raw.models.clone(),
         strategy,
         targets,
+        retry,
+        timeouts,
+        breaker,
     })
+}
+
+/// Targets a route plan may list.
+const MAX_TARGETS: usize = 16;
+/// Longest time limit accepted anywhere (one hour).
+const MAX_MS: u64 = 3_600_000;
+
+/// Reads an optional number, checking it lies in `range`.
+fn bounded<T: PartialOrd + Copy + std::fmt::Display>(
+    path: String,
+    value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    errors: &mut Vec<ConfigError>,
+) -> T {
+    match value {
+        None => default,
+        Some(v) if range.contains(&v) => v,
+        Some(_) => {
+            errors.push(ConfigError::new(
+                path,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ));
+            default
+        }
+    }
+}
+
+fn compile_retry(
+    at: &str,
+    raw: Option<&crate::document::RawRetry>,
+    targets: usize,
+    errors: &mut Vec<ConfigError>,
+) -> RetryPolicy {
+    let default = crate::document::RawRetry::default();
+    let raw = raw.unwrap_or(&default);
+    let at = format!("{at}.retry");
+    // By default every target is tried once, and a lone target gets one retry.
+    let default_attempts = u32::try_from(targets.clamp(2, MAX_TARGETS)).unwrap_or(2);
+    let max_attempts = bounded(
+        format!("{at}.max_attempts"),
+        raw.max_attempts,
+        default_attempts,
+        1..=10,
+        errors,
+    );
+    let base_ms = bounded(
+        format!("{at}.backoff_ms"),
+        raw.backoff_ms,
+        100,
+        0..=60_000,
+        errors,
+    );
+    let max_ms = bounded(
+        format!("{at}.max_backoff_ms"),
+        raw.max_backoff_ms,
+        2_000,
+        0..=MAX_MS,
+        errors,
+    );
+    if max_ms < base_ms {
+        errors.push(ConfigError::new(
+            format!("{at}.max_backoff_ms"),
+            "must not be below backoff_ms",
+        ));
+    }
+    let retry_after_cap_ms = bounded(
+        format!("{at}.retry_after_cap_ms"),
+        raw.retry_after_cap_ms,
+        5_000,
+        0..=MAX_MS,
+        errors,
+    );
+    let budget_ratio = bounded(
+        format!("{at}.budget_ratio"),
+        raw.budget_ratio,
+        0.2,
+        0.0..=1.0,
+        errors,
+    );
+    let on = match &raw.on {
+        None => RetryOn::ALL.iter().map(|(c, _)| *c).collect(),
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                let class = RetryOn::parse(name);
+                if class.is_none() {
+                    let known: Vec<&str> = RetryOn::ALL.iter().map(|(_, n)| *n).collect();
+                    errors.push(ConfigError::new(
+                        format!("{at}.on[{i}]"),
+                        format!(
+                            "unknown outcome class {name:?}; known: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                class
+            })
+            .collect(),
+    };
+    RetryPolicy {
+        max_attempts,
+        backoff: sentinel_core::retry::Backoff { base_ms, max_ms },
+        retry_after_cap_ms,
+        on,
+        budget_ratio,
+    }
+}
+
+fn compile_timeouts(
+    at: &str,
+    raw: Option<&crate::document::RawTimeouts>,
+    errors: &mut Vec<ConfigError>,
+) -> Timeouts {
+    let default = Timeouts::default();
+    let Some(raw) = raw else { return default };
+    let at = format!("{at}.timeouts");
+    let t = Timeouts {
+        connect_ms: bounded(
+            format!("{at}.connect_ms"),
+            raw.connect_ms,
+            default.connect_ms,
+            1..=MAX_MS,
+            errors,
+        ),
+        first_byte_ms: bounded(
+            format!("{at}.first_byte_ms"),
+            raw.first_byte_ms,
+            default.first_byte_ms,
+            1..=MAX_MS,
+            errors,
+        ),
+        total_ms: bounded(
+            format!("{at}.total_ms"),
+            raw.total_ms,
+            default.total_ms,
+            1..=MAX_MS,
+            errors,
+        ),
+        stream_idle_ms: bounded(
+            format!("{at}.stream_idle_ms"),
+            raw.stream_idle_ms,
+            default.stream_idle_ms,
+            1..=MAX_MS,
+            errors,
+        ),
+    };
+    if t.first_byte_ms > t.total_ms {
+        errors.push(ConfigError::new(
+            format!("{at}.first_byte_ms"),
+            "must not exceed total_ms",
+        ));
+    }
+    t
+}
+
+fn compile_breaker(
+    at: &str,
+    raw: Option<&crate::document::RawCircuitBreaker>,
+    errors: &mut Vec<ConfigError>,
+) -> sentinel_core::breaker::BreakerParams {
+    let default = sentinel_core::breaker::BreakerParams::default();
+    let Some(raw) = raw else { return default };
+    let at = format!("{at}.circuit_breaker");
+    let failure_ratio = bounded(
+        format!("{at}.failure_ratio"),
+        raw.failure_ratio,
+        default.failure_ratio,
+        0.01..=1.0,
+        errors,
+    );
+    let min_requests = bounded(
+        format!("{at}.min_requests"),
+        raw.min_requests,
+        default.min_requests,
+        1..=100_000,
+        errors,
+    );
+    let window_s = bounded(
+        format!("{at}.window_s"),
+        raw.window_s,
+        30,
+        1..=3_600,
+        errors,
+    );
+    let open_s = bounded(format!("{at}.open_s"), raw.open_s, 30, 1..=3_600, errors);
+    let half_open_probes = bounded(
+        format!("{at}.half_open_probes"),
+        raw.half_open_probes,
+        1,
+        1..=100,
+        errors,
+    );
+    sentinel_core::breaker::BreakerParams {
+        failure_ratio,
+        min_requests,
+        window_ms: i64::try_from(window_s * 1_000).unwrap_or(i64::MAX),
+        open_ms: i64::try_from(open_s * 1_000).unwrap_or(i64::MAX),
+        half_open_probes,
+    }
 }
 
 #[cfg(test)]

@@ -78,11 +78,75 @@ pub struct RawProvider {
 pub struct RawRoutePlan {
     /// The requested model names this plan serves.
     pub models: Vec<String>,
-    /// How targets are tried; only `fallback` for now.
+    /// How targets are tried: `fallback` (in order, the default) or
+    /// `weighted` (first pick by weight, the others as fallbacks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
     /// Where requests go.
     pub targets: Vec<RawTarget>,
+    /// When and how failed attempts are retried or fall back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RawRetry>,
+    /// Time limits for each attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<RawTimeouts>,
+    /// When an endpoint (provider + upstream model) is taken out of rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<RawCircuitBreaker>,
+}
+
+/// `retry:` of a route plan as written; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts per request across all targets, the first included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Base of the exponential backoff between attempts on the same target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_ms: Option<u64>,
+    /// Largest backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backoff_ms: Option<u64>,
+    /// Longest upstream `Retry-After` honoured; longer ones end the retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_cap_ms: Option<u64>,
+    /// Outcome classes that are retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<Vec<String>>,
+    /// Extra attempts allowed by retries, as a share of requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_ratio: Option<f64>,
+}
+
+/// `timeouts:` of a route plan as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_ms: Option<u64>,
+}
+
+/// `circuit_breaker:` of a route plan as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuitBreaker {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_open_probes: Option<u32>,
 }
 
 /// One target of a route plan as written.

@@ -123,6 +123,75 @@ pub enum Strategy {
     /// Try targets in order; the next one when an attempt fails.
     #[default]
     Fallback,
+    /// Pick the first target by weight; the others follow as fallbacks.
+    Weighted,
+}
+
+/// An outcome class of an upstream attempt that may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetryOn {
+    /// HTTP 429.
+    RateLimited,
+    /// HTTP 5xx (and 529), or a stream that broke before its first byte.
+    ServerError,
+    /// No answer in time.
+    Timeout,
+    /// No connection.
+    ConnectError,
+}
+
+impl RetryOn {
+    /// Every class with its name in documents.
+    pub const ALL: [(RetryOn, &'static str); 4] = [
+        (Self::RateLimited, "rate_limited"),
+        (Self::ServerError, "server_error"),
+        (Self::Timeout, "timeout"),
+        (Self::ConnectError, "connect_error"),
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(c, _)| *c)
+    }
+}
+
+/// How a route plan retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per request across all targets (≥ 1).
+    pub max_attempts: u32,
+    pub backoff: sentinel_core::retry::Backoff,
+    pub retry_after_cap_ms: u64,
+    pub on: Vec<RetryOn>,
+    pub budget_ratio: f64,
+}
+
+impl RetryPolicy {
+    pub fn retries(&self, class: RetryOn) -> bool {
+        self.on.contains(&class)
+    }
+}
+
+/// Time limits of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect_ms: u64,
+    /// Until the response headers (and, for streams, the first chunk).
+    pub first_byte_ms: u64,
+    /// The whole request, streams included, from the first attempt.
+    pub total_ms: u64,
+    /// Longest silence between two stream chunks.
+    pub stream_idle_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 5_000,
+            first_byte_ms: 60_000,
+            total_ms: 600_000,
+            stream_idle_ms: 60_000,
+        }
+    }
 }
 
 /// A validated route plan.
@@ -134,8 +203,11 @@ pub struct RoutePlan {
     pub models: Vec<String>,
     /// How targets are used.
     pub strategy: Strategy,
-    /// Where requests go, in order. Exactly one for now.
+    /// Where requests go, in order (1 to 16, no duplicates).
     pub targets: Vec<Target>,
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
+    pub breaker: sentinel_core::breaker::BreakerParams,
 }
 
 /// One target of a route plan: a provider and the model sent upstream.

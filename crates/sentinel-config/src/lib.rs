@@ -28,9 +28,13 @@ pub mod testing;
 
 pub use compile::{CompileContext, MAX_MODEL_NAME_CHARS, ProviderCatalog, compile, compile_raw};
 pub use document::{
-    MAX_DOCUMENT_BYTES, RawEnvDocument, RawProvider, RawRoutePlan, RawTarget, parse_document,
+    MAX_DOCUMENT_BYTES, RawCircuitBreaker, RawEnvDocument, RawProvider, RawRetry, RawRoutePlan,
+    RawTarget, RawTimeouts, parse_document,
 };
-pub use env::{EnvConfig, ProviderConfig, RoutePlan, SecretRef, Strategy, Target};
+pub use env::{
+    EnvConfig, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy, Target,
+    Timeouts,
+};
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};
 pub use server::{ENV_VARS, LogFormat, ServerConfig, redact_url};

@@ -6,11 +6,13 @@
 //! randomness. Functions that need time take `now` (unix milliseconds) and
 //! functions that need randomness take the random bytes as an argument.
 
+pub mod breaker;
 pub mod domain;
 pub mod error;
 pub mod key;
 pub mod name;
 pub mod record;
+pub mod retry;
 
 pub use domain::*;
 pub use error::{ErrorCode, ErrorKind};

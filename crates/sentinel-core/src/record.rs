@@ -51,8 +51,15 @@ pub struct AttemptRecord {
     pub upstream_model: String,
     pub status: Option<u16>,
     /// `ok`, `rate_limited`, `server_error`, `client_error`, `timeout`,
-    /// `connect_error`, `protocol_error`.
+    /// `connect_error`, `protocol_error`, `circuit_open` (skipped, not sent).
     pub outcome: String,
+    /// When the attempt started, in ms after the request arrived.
+    #[serde(default)]
+    pub started_ms: i64,
     pub latency_ms: i64,
     pub error: Option<String>,
+    /// What Sentinel did next and why, e.g. `retry: server_error`,
+    /// `fallback: timeout`, `stop: retry budget exhausted`.
+    #[serde(default)]
+    pub next: Option<String>,
 }

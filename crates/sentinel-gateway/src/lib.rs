@@ -7,6 +7,7 @@
 //! `x-sentinel-request-id`; administrative paths do not exist here (404).
 //! This crate never depends on the console.
 
+mod endpoint;
 mod error;
 mod health;
 mod models;
@@ -33,6 +34,7 @@ use sentinel_core::ErrorCode;
 use sentinel_providers::Operation;
 use sentinel_store::Store;
 
+pub use endpoint::{EndpointHealth, EndpointRegistry};
 pub use error::GatewayError;
 pub use health::readiness;
 pub use pipeline::REQUEST_ID_HEADER;

@@ -6,10 +6,12 @@
 
 use std::{collections::HashMap, fmt::Write as _, sync::Arc};
 
-use sentinel_config::{CompileContext, EnvConfig};
-use sentinel_core::{ApiKey, KeyDigest, UnixMillis};
+use sentinel_config::{CompileContext, EnvConfig, RetryPolicy, Strategy, Timeouts};
+use sentinel_core::{ApiKey, KeyDigest, UnixMillis, retry::RetryBudget};
 use sentinel_providers::{Credential, HttpSettings, Provider, ProviderRegistry};
 use sentinel_store::{Store, StoreError};
+
+use crate::endpoint::{EndpointKey, EndpointRegistry, SharedEndpoint};
 
 /// A client key as the request path checks it.
 #[derive(Debug, Clone)]
@@ -24,13 +26,27 @@ pub struct KeyEntry {
     pub expires_at: Option<UnixMillis>,
 }
 
-/// Where one requested model goes.
+/// One target of a route plan, with its live provider and endpoint state.
 #[derive(Debug)]
-pub struct Route {
-    pub plan: String,
+pub struct TargetRuntime {
     pub provider_name: String,
     pub provider: Arc<dyn Provider>,
     pub upstream_model: String,
+    pub weight: u32,
+    pub key: EndpointKey,
+    pub endpoint: SharedEndpoint,
+}
+
+/// A compiled route plan: where a requested model goes and how failures
+/// are handled.
+#[derive(Debug)]
+pub struct Route {
+    pub plan: String,
+    pub strategy: Strategy,
+    pub targets: Vec<TargetRuntime>,
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
+    pub budget: Arc<std::sync::Mutex<RetryBudget>>,
 }
 
 /// One environment's compiled configuration with live providers.
@@ -98,7 +114,10 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct BuildDeps {
     pub registry: ProviderRegistry,
+    /// Client settings every provider starts from; connect timeout and
+    /// private-network allowance are set per provider.
     pub http: HttpSettings,
+    pub endpoints: Arc<EndpointRegistry>,
 }
 
 /// Builds a snapshot from the store. Environments whose inputs did not change
@@ -259,28 +278,60 @@ async fn compile_env(
             )),
             None => None,
         };
+        // The tightest connect timeout of the route plans that use it.
+        let connect_ms = config
+            .route_plans()
+            .values()
+            .filter(|plan| plan.targets.iter().any(|t| t.provider == *name))
+            .map(|plan| plan.timeouts.connect_ms)
+            .min()
+            .unwrap_or(Timeouts::default().connect_ms);
+        let http = HttpSettings {
+            connect_timeout: std::time::Duration::from_millis(connect_ms),
+            allow_private_network: provider.allow_private_network,
+            ..deps.http.clone()
+        };
         let built = deps
             .registry
-            .build(provider, credential, &deps.http)
+            .build(provider, credential, &http)
             .map_err(|e| e.to_string())?;
         providers.insert(name.to_string(), built);
     }
     let mut routes = HashMap::new();
     for (plan_name, plan) in config.route_plans() {
-        let Some(target) = plan.targets.first() else {
-            continue;
-        };
-        let provider = providers.get(target.provider.as_str()).ok_or_else(|| {
-            format!(
-                "route plan {plan_name}: provider {} is missing",
-                target.provider
-            )
-        })?;
+        let mut targets = Vec::with_capacity(plan.targets.len());
+        for target in &plan.targets {
+            let provider = providers.get(target.provider.as_str()).ok_or_else(|| {
+                format!(
+                    "route plan {plan_name}: provider {} is missing",
+                    target.provider
+                )
+            })?;
+            let key = EndpointKey {
+                org_id: env.org_id.clone(),
+                env_id: env.id.clone(),
+                env_name: env.name.clone(),
+                provider: target.provider.to_string(),
+                model: target.model.clone(),
+            };
+            targets.push(TargetRuntime {
+                provider_name: target.provider.to_string(),
+                provider: provider.clone(),
+                upstream_model: target.model.clone(),
+                weight: target.weight.get(),
+                endpoint: deps.endpoints.endpoint(&key, plan.breaker),
+                key,
+            });
+        }
         let route = Arc::new(Route {
             plan: plan_name.to_string(),
-            provider_name: target.provider.to_string(),
-            provider: provider.clone(),
-            upstream_model: target.model.clone(),
+            strategy: plan.strategy,
+            targets,
+            retry: plan.retry.clone(),
+            timeouts: plan.timeouts,
+            budget: deps
+                .endpoints
+                .budget(&env.id, plan_name.as_str(), plan.retry.budget_ratio),
         });
         for model in &plan.models {
             routes.insert(model.clone(), route.clone());

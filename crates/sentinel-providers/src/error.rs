@@ -65,6 +65,7 @@ impl ProviderError {
 
     /// Classifies a reqwest error, dropping the URL from its text.
     pub fn from_reqwest(error: reqwest::Error) -> Self {
+        let connect_timeout = error.is_connect() && error.is_timeout();
         let kind = if error.is_timeout() {
             ProviderErrorKind::Timeout
         } else if error.is_connect() {
@@ -73,7 +74,12 @@ impl ProviderError {
             ProviderErrorKind::Protocol
         };
         let error = error.without_url();
-        let mut message = error.to_string();
+        let mut message = if connect_timeout {
+            "connect timeout: ".to_owned()
+        } else {
+            String::new()
+        };
+        message.push_str(&error.to_string());
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {
             message.push_str(": ");

@@ -80,6 +80,8 @@ pub struct UpstreamResponse {
     pub content_type: Option<String>,
     /// The upstream's own request id, for triage.
     pub upstream_request_id: Option<String>,
+    /// How long the upstream asked callers to wait (`Retry-After`), if it did.
+    pub retry_after: Option<std::time::Duration>,
     pub body: UpstreamBody,
 }
 

@@ -74,6 +74,14 @@ macro_rules! append_audit {
         let ctx: &$crate::AuditContext = $ctx;
         let env_id: Option<&str> = $env_id;
         let details: String = $details.to_string();
+        // Lock the organization's row until commit so concurrent writers
+        // append one after another instead of racing for the same `seq`
+        // (a no-op write: a row lock on PostgreSQL, and SQLite already has
+        // one writer at a time).
+        sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
+            .bind(org_id)
+            .execute(&mut *$tx)
+            .await?;
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_events WHERE org_id = $1 ORDER BY seq DESC LIMIT 1")
                 .bind(org_id)

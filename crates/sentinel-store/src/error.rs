@@ -37,6 +37,23 @@ pub enum StoreError {
     AuditContention,
 }
 
+impl StoreError {
+    /// A stable, low-cardinality name for metrics and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Conflict { .. } => "conflict",
+            Self::NotFound { .. } => "not_found",
+            Self::Database(_) => "database",
+            Self::Migration(_) => "migration",
+            Self::MasterKeyMismatch { .. } => "master_key_mismatch",
+            Self::InvalidMasterKey(_) => "invalid_master_key",
+            Self::Corrupt(_) => "corrupt",
+            Self::Random => "random",
+            Self::AuditContention => "audit_contention",
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error

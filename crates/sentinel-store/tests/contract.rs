@@ -416,7 +416,7 @@ async fn audit_chain_holds_under_concurrency_and_detects_tampering(f: Fixture) {
         .await
         .unwrap();
     let mut tasks = Vec::new();
-    for i in 0..20 {
+    for i in 0..40 {
         let (s, org, env) = (s.clone(), org.id.clone(), env.id.clone());
         tasks.push(tokio::spawn(async move {
             s.create_application(&org, &env, &format!("app-{i}"), &ctx())
@@ -428,7 +428,7 @@ async fn audit_chain_holds_under_concurrency_and_detects_tampering(f: Fixture) {
     }
     let verified = s.verify_audit_chain(&org.id).await.unwrap();
     assert!(verified.ok, "{verified:?}");
-    assert_eq!(verified.events, 22, "org + environment + 20 applications");
+    assert_eq!(verified.events, 42, "org + environment + 40 applications");
     let events = s
         .list_audit(
             &org.id,
@@ -440,7 +440,7 @@ async fn audit_chain_holds_under_concurrency_and_detects_tampering(f: Fixture) {
         )
         .await
         .unwrap();
-    assert_eq!(events.len(), 20);
+    assert_eq!(events.len(), 40);
     assert_eq!(events[0].actor, "op-1");
     assert_eq!(events[0].source_addr.as_deref(), Some("127.0.0.1"));
 

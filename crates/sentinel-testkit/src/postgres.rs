@@ -24,6 +24,7 @@ impl TestDatabase {
         let mut admin = PgConnection::connect(&server).await.unwrap_or_else(|e| {
             panic!("PostgreSQL is not reachable at {server} ({e}); run the tests with ./scripts/test.sh, which starts it")
         });
+        drop_stale_databases(&mut admin).await;
         let name = format!("sentinel_test_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
@@ -38,6 +39,26 @@ impl TestDatabase {
             url: format!("{base}/{name}"),
             name,
         }
+    }
+}
+
+/// Drops `sentinel_test_*` databases created more than two hours ago: the
+/// background drop below does not finish when the test process exits first.
+/// Best effort: reading a database's creation time needs a superuser.
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    let stale: Vec<(String,)> = sqlx::query_as(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'sentinel\\_test\\_%'
+           AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '2 hours'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for (name,) in stale {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut *admin)
+        .await;
     }
 }
 

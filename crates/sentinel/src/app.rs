@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use sentinel_config::ServerConfig;
 use sentinel_console::ConsoleDeps;
 use sentinel_core::{DEFAULT_ORG, Role};
-use sentinel_gateway::{BuildDeps, Gateway, GatewaySettings};
+use sentinel_gateway::{BuildDeps, EndpointRegistry, Gateway, GatewaySettings};
 use sentinel_listener::ListenerLimits;
 use sentinel_providers::{HttpSettings, ProviderRegistry};
 use sentinel_store::{AuditContext, Store};
@@ -111,6 +111,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         BuildDeps {
             registry: ProviderRegistry::standard(),
             http: HttpSettings::default(),
+            endpoints: Arc::new(EndpointRegistry::default()),
         },
         GatewaySettings {
             max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),

@@ -168,9 +168,9 @@ fn parse_errors_name_the_field() {
     );
     check(
         &plan(&format!(
-            "models: [m], {TARGET}, retry: {{max_attempts: 3}}"
+            "models: [m], {TARGET}, retry: {{max_attempts: 3, tries: 2}}"
         )),
-        &["route_plans.r.retry"],
+        &["route_plans.r.retry.tries"],
     );
     check(
         &plan("models: [m], targets: [{provider: p, model: x, priority: 1}]"),
@@ -588,7 +588,7 @@ fn route_plan_rules() {
     );
     check(
         &plan(&format!("models: [m], strategy: weighted, {TARGET}")),
-        &["route_plans.r.strategy"],
+        &[],
     );
     check(
         &plan(&format!("models: [m], strategy: random, {TARGET}")),
@@ -630,7 +630,7 @@ fn route_plan_rules() {
     );
     check(
         &plan("models: [m], targets: [{provider: p, model: x}, {provider: p, model: y}]"),
-        &["route_plans.r.targets"],
+        &[],
     );
     check(
         &plan("models: [m], targets: [{provider: q, model: x}]"),
@@ -648,11 +648,53 @@ fn route_plan_rules() {
         "route_plans: {r: {models: [m], targets: [{provider: p, model: x}]}}\n",
         &["route_plans.r.targets[0].provider"],
     );
-    assert!(message(&plan("models: [m], targets: []")).contains(
-        "exactly one target is supported for now; fallbacks arrive with route-plan strategies"
-    ));
+    assert!(
+        message(&plan("models: [m], targets: []")).contains("a route plan needs 1 to 16 targets")
+    );
+    check(
+        &plan("models: [m], targets: [{provider: p, model: x}, {provider: p, model: x}]"),
+        &["route_plans.r.targets[1]"],
+    );
     assert!(
         message(&plan("models: [m], targets: [{provider: q, model: x}]")).contains("(defined: p)")
+    );
+}
+
+#[test]
+fn retries_timeouts_and_breakers_are_checked() {
+    let full = format!(
+        "models: [m], strategy: weighted, {TARGET}, retry: {{max_attempts: 3, backoff_ms: 100, max_backoff_ms: 2000, \
+         on: [rate_limited, server_error, timeout, connect_error]}}, timeouts: {{connect_ms: 2000, first_byte_ms: 30000, \
+         total_ms: 120000, stream_idle_ms: 30000}}, circuit_breaker: {{failure_ratio: 0.5, min_requests: 20, window_s: 30, open_s: 30}}"
+    );
+    check(&plan(&full), &[]);
+    check(
+        &plan(&format!(
+            "models: [m], {TARGET}, retry: {{max_attempts: 0, on: [teapot], backoff_ms: 500, max_backoff_ms: 100}}"
+        )),
+        &[
+            "route_plans.r.retry.max_attempts",
+            "route_plans.r.retry.max_backoff_ms",
+            "route_plans.r.retry.on[0]",
+        ],
+    );
+    check(
+        &plan(&format!(
+            "models: [m], {TARGET}, timeouts: {{first_byte_ms: 5000, total_ms: 1000, connect_ms: 0}}"
+        )),
+        &[
+            "route_plans.r.timeouts.connect_ms",
+            "route_plans.r.timeouts.first_byte_ms",
+        ],
+    );
+    check(
+        &plan(&format!(
+            "models: [m], {TARGET}, circuit_breaker: {{failure_ratio: 1.5, open_s: 0}}"
+        )),
+        &[
+            "route_plans.r.circuit_breaker.failure_ratio",
+            "route_plans.r.circuit_breaker.open_s",
+        ],
     );
 }
 
@@ -685,8 +727,6 @@ route_plans:
             "providers.openai.headers.Authorization",
             "providers.weird.kind",
             "route_plans.chat.models[1]",
-            "route_plans.chat.strategy",
-            "route_plans.chat.targets",
             "route_plans.chat.targets[0].provider",
             "route_plans.chat.targets[0].weight",
             "route_plans.more.models[0]",
@@ -694,7 +734,7 @@ route_plans:
         ]
     );
     let text = compile(doc, &test_context(true)).unwrap_err().to_string();
-    assert_eq!(text.lines().count(), 14, "{text}");
+    assert_eq!(text.lines().count(), 12, "{text}");
 }
 
 #[test]

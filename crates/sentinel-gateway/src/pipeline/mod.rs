@@ -10,6 +10,8 @@
 //! 7. record — the request record goes to the asynchronous writer
 
 pub(crate) mod decode;
+mod dispatch;
+mod guard;
 pub(crate) mod identify;
 mod stream;
 
@@ -23,8 +25,8 @@ use axum::{
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use sentinel_core::{AttemptRecord, ErrorCode, RequestRecord};
-use sentinel_providers::{Operation, UpstreamBody, UpstreamRequest};
+use sentinel_core::{ErrorCode, RequestRecord};
+use sentinel_providers::{Operation, UpstreamBody};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -154,74 +156,24 @@ async fn run(
         )
     })?;
     record.route_plan = Some(route.plan.clone());
-    record.provider = Some(route.provider_name.clone());
-    record.upstream_model = Some(route.upstream_model.clone());
 
-    // dispatch: one attempt
+    // dispatch: attempts, retries and fallbacks
     tracing::debug!(
         request_id = %record.id, key_id = %principal.key_id, app_id = %principal.app_id,
-        model = %request.model, provider = %route.provider_name, "dispatching"
+        model = %request.model, plan = %route.plan, "dispatching"
     );
-    let attempt_started = Instant::now();
-    let upstream = route
-        .provider
-        .send(UpstreamRequest {
-            operation,
-            body: request.body_for(&route.upstream_model),
-            stream: request.stream,
-        })
-        .await;
-    let mut attempt = AttemptRecord {
-        provider: route.provider_name.clone(),
-        upstream_model: route.upstream_model.clone(),
-        latency_ms: millis(attempt_started),
-        ..AttemptRecord::default()
-    };
-    let response = match upstream {
-        Ok(response) => response,
-        Err(error) => {
-            attempt.outcome = error.kind.as_str().to_owned();
-            attempt.error = Some(error.message.clone());
-            record.attempts.push(attempt);
-            use sentinel_providers::ProviderErrorKind as Kind;
-            let (code, message) = match error.kind {
-                // Refused before anything was sent: the client must change the request.
-                Kind::Unsupported | Kind::InvalidRequest => {
-                    (ErrorCode::InvalidRequest, error.message.clone())
-                }
-                Kind::Timeout => (
-                    ErrorCode::UpstreamTimeout,
-                    format!("provider {} did not answer in time", route.provider_name),
-                ),
-                _ => (
-                    ErrorCode::UpstreamError,
-                    format!(
-                        "provider {} did not answer ({})",
-                        route.provider_name,
-                        error.kind.as_str()
-                    ),
-                ),
-            };
-            return Err(GatewayError::new(code, message).with_detail(error.to_string()));
-        }
-    };
-    attempt.status = Some(response.status);
-    record.upstream_status = Some(response.status);
-    attempt.outcome = outcome(response.status).to_owned();
-    record.attempts.push(attempt);
+    let committed = dispatch::dispatch(
+        route,
+        operation,
+        request.stream,
+        |m| request.body_for(m),
+        record,
+        started,
+    )
+    .await?;
+    let response = committed.response;
 
     // respond
-    if !(200..300).contains(&response.status) {
-        let body = match response.body {
-            UpstreamBody::Full(b) => b,
-            UpstreamBody::Stream(_) => Bytes::new(),
-        };
-        return Err(upstream_failure(
-            response.status,
-            &body,
-            &route.provider_name,
-        ));
-    }
     record.status = response.status;
     let content_type = response
         .content_type
@@ -246,11 +198,17 @@ async fn run(
         UpstreamBody::Stream(stream) => {
             let id = record.id.clone();
             let record = std::mem::take(record);
+            let target = committed.target;
             let body = Body::from_stream(RecordedStream::new(
                 stream,
                 record,
                 started,
                 gw.records().clone(),
+                stream::BreakerReport {
+                    endpoint: target.endpoint.clone(),
+                    key: target.key.clone(),
+                    probe: committed.probe,
+                },
             ));
             let response = Response::builder()
                 .status(StatusCode::OK)
@@ -282,16 +240,6 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     }
 }
 
-/// The attempt outcome class of an upstream HTTP status.
-fn outcome(status: u16) -> &'static str {
-    match status {
-        200..=299 => "ok",
-        429 => "rate_limited",
-        500..=599 => "server_error",
-        _ => "client_error",
-    }
-}
-
 /// The usage object of a complete OpenAI-format answer.
 fn usage_of(body: &[u8]) -> Option<Usage> {
     #[derive(Deserialize)]
@@ -306,7 +254,7 @@ fn usage_of(body: &[u8]) -> Option<Usage> {
 /// Upstream bodies are not passed through (they can echo credentials or
 /// internal detail); for requests the provider judged invalid, only its
 /// error message is relayed, because the client needs it to fix the request.
-fn upstream_failure(status: u16, body: &[u8], provider: &str) -> GatewayError {
+pub(crate) fn upstream_failure(status: u16, body: &[u8], provider: &str) -> GatewayError {
     let upstream_message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {

@@ -13,7 +13,18 @@ use sentinel_core::{ErrorCode, RequestRecord};
 use sentinel_providers::{ByteStream, ProviderError};
 use tokio::time::Instant;
 
-use crate::{record::RecordSink, sse::SseTap};
+use crate::{
+    endpoint::{EndpointKey, SharedEndpoint, lock},
+    record::RecordSink,
+    sse::SseTap,
+};
+
+/// Where a stream reports its outcome to the endpoint's circuit breaker.
+pub(crate) struct BreakerReport {
+    pub(crate) endpoint: SharedEndpoint,
+    pub(crate) key: EndpointKey,
+    pub(crate) probe: bool,
+}
 
 /// Finishes and submits the record exactly once, on drop.
 struct StreamRecord {
@@ -22,6 +33,7 @@ struct StreamRecord {
     sink: RecordSink,
     tap: SseTap,
     upstream_failed: Option<String>,
+    breaker: BreakerReport,
 }
 
 impl Drop for StreamRecord {
@@ -29,6 +41,17 @@ impl Drop for StreamRecord {
         let mut record = std::mem::take(&mut self.record);
         record.latency_ms = millis(self.started);
         let completed = self.tap.done && self.upstream_failed.is_none() && !self.tap.error;
+        // A client that leaves early is not the endpoint's failure.
+        let failure = self
+            .upstream_failed
+            .clone()
+            .or_else(|| self.tap.error.then(|| "error event mid-stream".to_owned()));
+        lock(&self.breaker.endpoint).record(
+            &self.breaker.key,
+            record.time + record.latency_ms,
+            failure.as_deref(),
+            self.breaker.probe,
+        );
         record.stream_completed = Some(completed);
         if let Some(usage) = self.tap.usage {
             record.prompt_tokens = usage.prompt_tokens;
@@ -60,6 +83,7 @@ impl RecordedStream {
         record: RequestRecord,
         started: Instant,
         sink: RecordSink,
+        breaker: BreakerReport,
     ) -> Self {
         Self {
             inner: Some(inner),
@@ -69,6 +93,7 @@ impl RecordedStream {
                 sink,
                 tap: SseTap::default(),
                 upstream_failed: None,
+                breaker,
             },
         }
     }

@@ -168,6 +168,7 @@ impl Provider for Mock {
                 status: 200,
                 content_type: Some("text/event-stream".into()),
                 upstream_request_id: None,
+                retry_after: None,
                 body: UpstreamBody::Stream(reply::chat_stream(&body, &self.options)),
             }),
             Operation::ChatCompletions => Ok(json_response(200, reply::chat(&body))),
@@ -180,6 +181,7 @@ fn json_response(status: u16, body: Value) -> UpstreamResponse {
         status,
         content_type: Some("application/json".into()),
         upstream_request_id: None,
+        retry_after: None,
         body: UpstreamBody::Full(Bytes::from(body.to_string())),
     }
 }

@@ -169,6 +169,12 @@ impl Provider for OpenAi {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
         let is_event_stream = content_type
             .as_deref()
             .is_some_and(|t| t.starts_with("text/event-stream"));
@@ -184,6 +190,7 @@ impl Provider for OpenAi {
             status,
             content_type,
             upstream_request_id,
+            retry_after,
             body,
         })
     }

@@ -1,0 +1,399 @@
+//! dispatch: walk the route plan. Each attempt asks the endpoint's circuit
+//! breaker, calls the provider under the plan's time limits, classifies the
+//! outcome and reports it to the breaker; then Sentinel stops, retries or
+//! falls back, within `max_attempts`, the retry budget and the deadline.
+//!
+//! Invariants: the client receives exactly one response; attempts never
+//! exceed `max_attempts`; nothing is retried once a byte of an answer has
+//! reached the client (the stream's first chunk is read here, before
+//! committing, so a stream that fails before its first byte can still fall
+//! back).
+
+use std::{hash::BuildHasher, time::Duration};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sentinel_config::{RetryOn, Strategy};
+use sentinel_core::{AttemptRecord, ErrorCode, RequestRecord, breaker::Admission, retry};
+use sentinel_providers::{
+    ByteStream, Operation, ProviderError, ProviderErrorKind, UpstreamBody, UpstreamRequest,
+    UpstreamResponse,
+};
+use tokio::time::Instant;
+
+use super::{guard::Guarded, millis, upstream_failure};
+use crate::{
+    GatewayError,
+    endpoint::lock,
+    snapshot::{Route, TargetRuntime},
+};
+
+/// A successful attempt, ready to answer the client.
+pub(crate) struct Committed<'r> {
+    pub(crate) response: UpstreamResponse,
+    pub(crate) target: &'r TargetRuntime,
+    /// The attempt was a half-open probe (a stream reports it when it ends).
+    pub(crate) probe: bool,
+}
+
+/// What one attempt ended in.
+enum Outcome {
+    Ok(UpstreamResponse),
+    /// The provider answered with an error status.
+    Status {
+        status: u16,
+        body: Bytes,
+        retry_after: Option<Duration>,
+    },
+    /// No usable answer.
+    Failed(ProviderError),
+}
+
+impl Outcome {
+    /// The outcome class name recorded on the attempt.
+    fn class(&self) -> &'static str {
+        match self {
+            Self::Ok(_) => "ok",
+            Self::Status { status: 429, .. } => "rate_limited",
+            Self::Status {
+                status: 500..=599, ..
+            } => "server_error",
+            Self::Status { .. } => "client_error",
+            Self::Failed(e) => match e.kind {
+                ProviderErrorKind::Timeout => "timeout",
+                ProviderErrorKind::Connect => "connect_error",
+                ProviderErrorKind::Unsupported | ProviderErrorKind::InvalidRequest => {
+                    "client_error"
+                }
+                ProviderErrorKind::Protocol | ProviderErrorKind::BodyTooLarge => "protocol_error",
+            },
+        }
+    }
+
+    /// The retry class, when the outcome may be retried at all.
+    fn retry_class(&self) -> Option<RetryOn> {
+        match self.class() {
+            "rate_limited" => Some(RetryOn::RateLimited),
+            "server_error" | "protocol_error" => Some(RetryOn::ServerError),
+            "timeout" => Some(RetryOn::Timeout),
+            "connect_error" => Some(RetryOn::ConnectError),
+            _ => None,
+        }
+    }
+
+    /// Whether the endpoint itself failed (what breakers count). Rate
+    /// limits and client errors are not endpoint failures.
+    fn endpoint_failure(&self) -> Option<String> {
+        match self {
+            Self::Status {
+                status: status @ 500..=599,
+                ..
+            } => Some(format!("status {status}")),
+            Self::Failed(e)
+                if !matches!(
+                    e.kind,
+                    ProviderErrorKind::Unsupported | ProviderErrorKind::InvalidRequest
+                ) =>
+            {
+                Some(e.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// What the client sees if this is the last attempt.
+    fn into_error(self, provider: &str) -> GatewayError {
+        match self {
+            Self::Ok(_) => GatewayError::new(ErrorCode::Internal, "dispatch ended on a success"),
+            Self::Status { status, body, .. } => upstream_failure(status, &body, provider),
+            Self::Failed(error) => {
+                let (code, message) = match error.kind {
+                    ProviderErrorKind::Unsupported | ProviderErrorKind::InvalidRequest => {
+                        (ErrorCode::InvalidRequest, error.message.clone())
+                    }
+                    ProviderErrorKind::Timeout => (
+                        ErrorCode::UpstreamTimeout,
+                        format!("provider {provider} did not answer in time"),
+                    ),
+                    _ => (
+                        ErrorCode::UpstreamError,
+                        format!(
+                            "provider {provider} did not answer ({})",
+                            error.kind.as_str()
+                        ),
+                    ),
+                };
+                GatewayError::new(code, message).with_detail(error.to_string())
+            }
+        }
+    }
+}
+
+/// A fresh random number for jitter and weighted choice (per-call keyed
+/// SipHash: cheap, no shared state, good enough for spreading load).
+fn random() -> u64 {
+    std::collections::hash_map::RandomState::new().hash_one(Instant::now())
+}
+
+/// The order in which targets are tried.
+fn order(route: &Route) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..route.targets.len()).collect();
+    if route.strategy == Strategy::Weighted {
+        let weights: Vec<u32> = route.targets.iter().map(|t| t.weight).collect();
+        if let Some(first) = retry::pick_weighted(&weights, random()) {
+            order.retain(|i| *i != first);
+            order.sort_by_key(|i| std::cmp::Reverse(route.targets[*i].weight));
+            order.insert(0, first);
+        }
+    }
+    order
+}
+
+fn now_ms() -> i64 {
+    crate::unix_millis()
+}
+
+/// Runs the attempt loop for one request.
+pub(crate) async fn dispatch<'r>(
+    route: &'r Route,
+    operation: Operation,
+    stream: bool,
+    body_for: impl Fn(&str) -> Bytes,
+    record: &mut RequestRecord,
+    started: Instant,
+) -> Result<Committed<'r>, GatewayError> {
+    let policy = &route.retry;
+    let limits = route.timeouts;
+    let deadline = started + Duration::from_millis(limits.total_ms);
+    let order = order(route);
+    lock(&route.budget).on_request(now_ms());
+
+    let mut tried = vec![false; route.targets.len()];
+    let mut attempts = 0u32;
+    let mut position = 0usize;
+    let mut last: Option<(Outcome, &str)> = None;
+    let mut earliest_reopen: Option<i64> = None;
+    let mut retry_number = 0u32;
+
+    'attempts: while attempts < policy.max_attempts {
+        // Find the next target whose breaker lets a request through.
+        let mut skipped = 0;
+        let (index, probe) = loop {
+            if skipped == order.len() {
+                break 'attempts;
+            }
+            let index = order[position % order.len()];
+            position += 1;
+            let target = &route.targets[index];
+            let admission = lock(&target.endpoint).admit(&target.key, now_ms());
+            match admission {
+                Admission::Allowed => break (index, false),
+                Admission::Probe => break (index, true),
+                Admission::Rejected { until } => {
+                    skipped += 1;
+                    earliest_reopen = Some(earliest_reopen.map_or(until, |e| e.min(until)));
+                    record.attempts.push(AttemptRecord {
+                        provider: target.provider_name.clone(),
+                        upstream_model: target.upstream_model.clone(),
+                        outcome: "circuit_open".into(),
+                        started_ms: millis(started),
+                        next: Some("skipped: circuit open".into()),
+                        ..AttemptRecord::default()
+                    });
+                }
+            }
+        };
+        let target = &route.targets[index];
+        attempts += 1;
+
+        let attempt_started = Instant::now();
+        let outcome = attempt(target, operation, stream, &body_for, limits, deadline).await;
+        // A committed stream reports to its breaker when it ends.
+        if !(stream && matches!(outcome, Outcome::Ok(_))) {
+            let failure = outcome.endpoint_failure();
+            lock(&target.endpoint).record(&target.key, now_ms(), failure.as_deref(), probe);
+        }
+        let mut entry = AttemptRecord {
+            provider: target.provider_name.clone(),
+            upstream_model: target.upstream_model.clone(),
+            outcome: outcome.class().to_owned(),
+            started_ms: i64::try_from(attempt_started.duration_since(started).as_millis())
+                .unwrap_or(i64::MAX),
+            latency_ms: millis(attempt_started),
+            ..AttemptRecord::default()
+        };
+        match &outcome {
+            Outcome::Status { status, .. } => entry.status = Some(*status),
+            Outcome::Failed(error) => entry.error = Some(error.to_string()),
+            Outcome::Ok(response) => entry.status = Some(response.status),
+        }
+        if let Some(status) = entry.status {
+            record.upstream_status = Some(status);
+        }
+        record.provider = Some(target.provider_name.clone());
+        record.upstream_model = Some(target.upstream_model.clone());
+
+        if let Outcome::Ok(response) = outcome {
+            record.attempts.push(entry);
+            return Ok(Committed {
+                response,
+                target,
+                probe,
+            });
+        }
+        tried[index] = true;
+
+        // Decide what comes next.
+        let stop = |entry: &mut AttemptRecord, why: &str| entry.next = Some(format!("stop: {why}"));
+        let class = outcome.retry_class();
+        let retryable = class.is_some_and(|c| policy.retries(c));
+        if !retryable {
+            stop(&mut entry, "not retryable");
+            record.attempts.push(entry);
+            return Err(outcome.into_error(&target.provider_name));
+        }
+        if attempts >= policy.max_attempts {
+            stop(&mut entry, "max attempts reached");
+            record.attempts.push(entry);
+            last = Some((outcome, &target.provider_name));
+            break;
+        }
+        if !lock(&route.budget).try_retry(now_ms()) {
+            stop(&mut entry, "retry budget exhausted");
+            record.attempts.push(entry);
+            last = Some((outcome, &target.provider_name));
+            break;
+        }
+        // Fall back to an untried target without waiting; wait (backoff,
+        // or the upstream's Retry-After) before trying a target again.
+        let next_index = order[position % order.len()];
+        let wait_ms = if tried[next_index] {
+            retry_number += 1;
+            let backoff = policy.backoff.delay_ms(retry_number, random());
+            let asked = match &outcome {
+                Outcome::Status { retry_after, .. } => {
+                    retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                }
+                _ => None,
+            };
+            match retry::retry_wait_ms(backoff, asked, policy.retry_after_cap_ms) {
+                Some(ms) => ms,
+                None => {
+                    stop(&mut entry, "Retry-After exceeds the cap");
+                    record.attempts.push(entry);
+                    last = Some((outcome, &target.provider_name));
+                    break;
+                }
+            }
+        } else {
+            0
+        };
+        if Instant::now() + Duration::from_millis(wait_ms) >= deadline {
+            stop(&mut entry, "deadline");
+            record.attempts.push(entry);
+            last = Some((outcome, &target.provider_name));
+            break;
+        }
+        let class_name = outcome.class();
+        entry.next = Some(if tried[next_index] {
+            format!("retry: {class_name}, after {wait_ms} ms")
+        } else {
+            format!("fallback: {class_name}")
+        });
+        record.attempts.push(entry);
+        last = Some((outcome, &target.provider_name));
+        if wait_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
+    }
+
+    match last {
+        Some((outcome, provider)) => Err(outcome.into_error(provider)),
+        None => {
+            let retry_after = earliest_reopen.map_or(1, |until| {
+                ((until - now_ms()).max(0) as u64).div_ceil(1000).max(1)
+            });
+            Err(GatewayError::new(
+                ErrorCode::NoHealthyRoute,
+                format!("every provider of route plan {} is failing and temporarily out of rotation; retry later", route.plan),
+            )
+            .with_retry_after(retry_after))
+        }
+    }
+}
+
+/// One upstream call under the plan's time limits.
+async fn attempt(
+    target: &TargetRuntime,
+    operation: Operation,
+    stream: bool,
+    body_for: &impl Fn(&str) -> Bytes,
+    limits: sentinel_config::Timeouts,
+    deadline: Instant,
+) -> Outcome {
+    let first_byte = (Instant::now() + Duration::from_millis(limits.first_byte_ms)).min(deadline);
+    let request = UpstreamRequest {
+        operation,
+        body: body_for(&target.upstream_model),
+        stream,
+    };
+    let timeout = |what: &str| {
+        Outcome::Failed(ProviderError::new(
+            ProviderErrorKind::Timeout,
+            format!("no {what} within {} ms", limits.first_byte_ms),
+        ))
+    };
+    let response = match tokio::time::timeout_at(first_byte, target.provider.send(request)).await {
+        Err(_) => return timeout("response"),
+        Ok(Err(error)) => return Outcome::Failed(error),
+        Ok(Ok(response)) => response,
+    };
+    if !(200..300).contains(&response.status) {
+        let body = match response.body {
+            UpstreamBody::Full(body) => body,
+            UpstreamBody::Stream(_) => Bytes::new(),
+        };
+        return Outcome::Status {
+            status: response.status,
+            body,
+            retry_after: response.retry_after,
+        };
+    }
+    let UpstreamResponse {
+        status,
+        content_type,
+        upstream_request_id,
+        retry_after,
+        body,
+    } = response;
+    let body = match body {
+        UpstreamBody::Full(body) => UpstreamBody::Full(body),
+        UpstreamBody::Stream(mut chunks) => {
+            // Read the first chunk before committing: until a byte reaches the
+            // client, a failure may still fall back.
+            let first = match tokio::time::timeout_at(first_byte, chunks.next()).await {
+                Err(_) => return timeout("first stream chunk"),
+                Ok(None) => {
+                    return Outcome::Failed(ProviderError::new(
+                        ProviderErrorKind::Protocol,
+                        "the stream ended before its first chunk",
+                    ));
+                }
+                Ok(Some(Err(error))) => return Outcome::Failed(error),
+                Ok(Some(Ok(first))) => first,
+            };
+            let rest: ByteStream =
+                Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(chunks));
+            UpstreamBody::Stream(
+                Guarded::new(rest, Duration::from_millis(limits.stream_idle_ms), deadline).boxed(),
+            )
+        }
+    };
+    Outcome::Ok(UpstreamResponse {
+        status,
+        content_type,
+        upstream_request_id,
+        retry_after,
+        body,
+    })
+}
