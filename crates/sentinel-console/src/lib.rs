@@ -27,6 +27,7 @@ mod home;
 mod keys;
 mod openapi;
 mod operators;
+mod providers;
 mod requests;
 mod secrets;
 
@@ -65,7 +66,13 @@ pub struct ConsoleDeps {
     /// Provider kinds, used as the catalog when validating config documents.
     pub registry: Arc<ProviderRegistry>,
     pub readiness: Readiness,
+    /// The gateway's per-endpoint health (breaker state, recent errors),
+    /// each entry with the organization it belongs to.
+    pub provider_health: ProviderHealth,
 }
+
+/// Supplies endpoint health as `(organization id, entry)` pairs.
+pub type ProviderHealth = Arc<dyn Fn() -> Vec<(String, serde_json::Value)> + Send + Sync>;
 
 /// The request id of the request being served, put in its extensions by the
 /// outermost middleware.
@@ -115,6 +122,7 @@ routes! {
     get "/api/v1/requests/{id}" => requests::show;
     get "/api/v1/audit" => audit::list;
     get "/api/v1/audit/verify" => audit::verify;
+    get "/api/v1/providers/health" => providers::health;
 }
 
 /// The console router. The caller serves it and may insert

@@ -272,6 +272,13 @@ fn operations() -> Vec<Op> {
             "200",
             json!({"type": "object"}),
         ),
+        op(
+            "get",
+            "/api/v1/providers/health",
+            "Circuit-breaker state and recent errors of every provider endpoint (this replica)",
+            "200",
+            json!({"type": "object", "properties": {"data": {"type": "array", "items": {"type": "object"}}}}),
+        ),
     ]
 }
 
@@ -312,6 +319,7 @@ fn parameters(path: &str) -> Vec<Value> {
             ("cursor", "string", "next_cursor of the previous page"),
             ("limit", "integer", "1 to 500, default 50"),
         ],
+        "/api/v1/providers/health" => &[("env", "string", "Environment name")],
         "/api/v1/audit" => &[
             ("action", "string", "e.g. key.create"),
             ("env", "string", "Environment name"),

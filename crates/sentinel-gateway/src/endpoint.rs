@@ -121,6 +121,9 @@ pub struct RecentError {
 /// Shared handle to one endpoint's state.
 pub type SharedEndpoint = Arc<Mutex<EndpointState>>;
 
+/// Shared handle to one route plan's retry budget.
+pub type SharedBudget = Arc<Mutex<RetryBudget>>;
+
 /// Locks a state mutex, recovering from poisoning (the state is plain
 /// counters; a panic elsewhere cannot leave it inconsistent).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,7 +134,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct EndpointRegistry {
     endpoints: Mutex<HashMap<EndpointKey, SharedEndpoint>>,
-    budgets: Mutex<HashMap<(String, String), Arc<Mutex<RetryBudget>>>>,
+    budgets: Mutex<HashMap<(String, String), SharedBudget>>,
 }
 
 impl EndpointRegistry {
@@ -147,7 +150,7 @@ impl EndpointRegistry {
     }
 
     /// The retry budget of route plan `plan` in environment `env_id`.
-    pub fn budget(&self, env_id: &str, plan: &str, ratio: f64) -> Arc<Mutex<RetryBudget>> {
+    pub fn budget(&self, env_id: &str, plan: &str, ratio: f64) -> SharedBudget {
         lock(&self.budgets)
             .entry((env_id.to_owned(), plan.to_owned()))
             .or_insert_with(|| Arc::new(Mutex::new(RetryBudget::new(ratio, 3, 10_000))))

@@ -98,6 +98,11 @@ impl Gateway {
         self.inner.snapshot.load_full()
     }
 
+    /// Breaker state and recent errors of every endpoint, on this replica.
+    pub fn provider_health(&self) -> Vec<EndpointHealth> {
+        self.inner.deps.endpoints.report(unix_millis())
+    }
+
     pub fn records(&self) -> &RecordSink {
         &self.inner.records
     }

@@ -65,7 +65,7 @@ macro_rules! write_tx {
             let result: Result<_, $crate::StoreError> =
                 $crate::backend::with_pool!($store, |pool| {
                     async {
-                        let mut $tx = pool.begin().await?;
+                        let mut $tx = pool.begin_with($store.begin_statement()).await?;
                         let value = $body;
                         $tx.commit().await?;
                         Ok(value)
@@ -157,6 +157,18 @@ impl Store {
 
     pub(crate) fn publish_change(&self) {
         self.inner.changes.send_modify(|n| *n += 1);
+    }
+
+    /// How a write transaction begins. SQLite takes its write lock up front
+    /// (waiting up to `busy_timeout`): a deferred transaction that has read
+    /// first fails at once with SQLITE_BUSY when it tries to write while
+    /// another connection still holds the lock, e.g. a dropped transaction
+    /// whose rollback has not run yet.
+    pub(crate) fn begin_statement(&self) -> &'static str {
+        match self.inner.pool {
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Postgres(_) => "BEGIN",
+        }
     }
 
     /// Serializes writers on SQLite; a no-op guard on PostgreSQL.

@@ -216,7 +216,7 @@ impl Store {
     pub async fn mark_keys_used(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
         let _serial = self.write_guard().await;
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(self.begin_statement()).await?;
             for (id, time) in used {
                 sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
                     .bind(time)

@@ -52,7 +52,7 @@ impl Store {
         }
         let _serial = self.write_guard().await;
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(self.begin_statement()).await?;
             for (chunk, texts) in records
                 .chunks(ROWS_PER_STATEMENT)
                 .zip(texts.chunks(ROWS_PER_STATEMENT))

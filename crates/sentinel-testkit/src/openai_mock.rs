@@ -17,6 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -29,6 +30,27 @@ pub enum Behavior {
     HoldStreamAfterFirstChunk,
     /// Every call fails with this status and an OpenAI error body.
     Fail(u16),
+}
+
+/// One scripted answer; scripted answers are used in order, one per call,
+/// before falling back to the [`Behavior`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A normal answer.
+    Answer,
+    /// An OpenAI error with this status, and `Retry-After` when given.
+    Fail {
+        status: u16,
+        retry_after_s: Option<u64>,
+    },
+    /// Accept the request and never answer.
+    Hang,
+    /// Stream the first chunk, then go silent forever.
+    StallAfterFirstChunk,
+    /// Stream the first chunk, then break the connection.
+    ResetAfterFirstChunk,
+    /// Answer 200 `text/event-stream` with bytes that are not SSE, then close.
+    Garbage,
 }
 
 /// One call the mock received.
@@ -49,6 +71,7 @@ impl Captured {
 struct Shared {
     calls: Mutex<Vec<Captured>>,
     behavior: Mutex<Behavior>,
+    script: Mutex<std::collections::VecDeque<Step>>,
     release: watch::Sender<bool>,
 }
 
@@ -65,6 +88,7 @@ impl MockOpenAi {
         let shared = Arc::new(Shared {
             calls: Mutex::new(Vec::new()),
             behavior: Mutex::new(Behavior::Normal),
+            script: Mutex::new(std::collections::VecDeque::new()),
             release: watch::Sender::new(false),
         });
         let app = Router::new()
@@ -90,6 +114,15 @@ impl MockOpenAi {
         *self.shared.behavior.lock().expect("behavior lock") = behavior;
     }
 
+    /// Queues scripted answers for the next calls.
+    pub fn script(&self, steps: impl IntoIterator<Item = Step>) {
+        self.shared
+            .script
+            .lock()
+            .expect("script lock")
+            .extend(steps);
+    }
+
     /// Lets held streams finish.
     pub fn release(&self) {
         self.shared.release.send_replace(true);
@@ -100,13 +133,66 @@ impl MockOpenAi {
     }
 }
 
-fn capture(shared: &Shared, path: &str, headers: HeaderMap, body: Bytes) -> Behavior {
+fn capture(
+    shared: &Shared,
+    path: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (Behavior, Option<Step>) {
     shared.calls.lock().expect("calls lock").push(Captured {
         path: path.to_owned(),
         headers,
         body,
     });
-    shared.behavior.lock().expect("behavior lock").clone()
+    let step = shared.script.lock().expect("script lock").pop_front();
+    (shared.behavior.lock().expect("behavior lock").clone(), step)
+}
+
+/// Answers a scripted step that is not a normal answer.
+async fn scripted(step: Step, first_chunk: String) -> Option<Response> {
+    let sse = |body: Body| {
+        Response::builder()
+            .status(200)
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(body)
+            .unwrap_or_else(|_| error(500))
+    };
+    match step {
+        Step::Answer => None,
+        Step::Fail {
+            status,
+            retry_after_s,
+        } => {
+            let mut response = error(status);
+            if let Some(s) = retry_after_s {
+                response.headers_mut().insert(header::RETRY_AFTER, s.into());
+            }
+            Some(response)
+        }
+        Step::Hang => {
+            std::future::pending::<()>().await;
+            None
+        }
+        Step::StallAfterFirstChunk => Some(sse(Body::from_stream(
+            futures_util::stream::once(
+                async move { Ok::<_, Infallible>(Bytes::from(first_chunk)) },
+            )
+            .chain(futures_util::stream::pending()),
+        ))),
+        Step::ResetAfterFirstChunk => Some(sse(Body::from_stream(
+            futures_util::stream::once(
+                async move { Ok::<_, std::io::Error>(Bytes::from(first_chunk)) },
+            )
+            .chain(futures_util::stream::once(async {
+                // Let the first chunk reach the client before the reset.
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                Err(std::io::Error::other("connection reset by mock"))
+            })),
+        ))),
+        Step::Garbage => Some(sse(Body::from(Bytes::from_static(
+            b"\x00\x01garbage{{{\n\nnot sse at all",
+        )))),
+    }
 }
 
 fn error(status: u16) -> Response {
@@ -117,12 +203,21 @@ fn error(status: u16) -> Response {
 }
 
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let behavior = capture(&shared, "/v1/chat/completions", headers, body.clone());
-    if let Behavior::Fail(status) = behavior {
-        return error(status);
-    }
+    let (behavior, step) = capture(&shared, "/v1/chat/completions", headers, body.clone());
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let model = request["model"].as_str().unwrap_or("unknown").to_owned();
+    if let Some(step) = step {
+        let first = format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-upstream-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                   "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]})
+        );
+        if let Some(response) = scripted(step, first).await {
+            return response;
+        }
+    } else if let Behavior::Fail(status) = behavior {
+        return error(status);
+    }
     if request["stream"] != json!(true) {
         let answer = json!({
             "id": "chatcmpl-upstream-1", "object": "chat.completion", "created": 1_700_000_000, "model": model,
@@ -194,7 +289,12 @@ async fn embeddings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Behavior::Fail(status) = capture(&shared, "/v1/embeddings", headers, body.clone()) {
+    let (behavior, step) = capture(&shared, "/v1/embeddings", headers, body.clone());
+    if let Some(step) = step {
+        if let Some(response) = scripted(step, String::new()).await {
+            return response;
+        }
+    } else if let Behavior::Fail(status) = behavior {
         return error(status);
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

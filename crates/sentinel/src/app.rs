@@ -129,6 +129,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     );
 
     let readiness_gateway = gateway.clone();
+    let health_gateway = gateway.clone();
     let console = sentinel_console::router(ConsoleDeps {
         store: store.clone(),
         registry: Arc::new(ProviderRegistry::standard()),
@@ -136,6 +137,18 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             let gateway = readiness_gateway.clone();
             Box::pin(async move { sentinel_gateway::readiness(&gateway).await })
                 as futures_util::future::BoxFuture<'static, (StatusCode, serde_json::Value)>
+        }),
+        provider_health: Arc::new(move || {
+            health_gateway
+                .provider_health()
+                .into_iter()
+                .map(|h| {
+                    (
+                        h.org_id.clone(),
+                        serde_json::to_value(&h).unwrap_or_default(),
+                    )
+                })
+                .collect()
         }),
     });
 

@@ -107,6 +107,7 @@ impl Harness {
             readiness: Arc::new(|| {
                 Box::pin(async { (StatusCode::OK, json!({"status": "ready"})) })
             }),
+            provider_health: Arc::new(Vec::new),
         });
         Self {
             store,

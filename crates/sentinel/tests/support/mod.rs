@@ -209,6 +209,18 @@ impl TestApp {
         (key, id)
     }
 
+    /// An environment `env` with app `checkout`, the upstream secret, the
+    /// given document and a key; waits until the gateway serves `model`.
+    pub async fn setup_with_document(&self, env: &str, document: &str, model: &str) -> String {
+        self.create_env(env, &[]).await;
+        self.create_app(env, "checkout").await;
+        self.set_secret(env, "upstream-key", UPSTREAM_SECRET).await;
+        self.apply_config(env, document).await;
+        let (key, _) = self.create_key(env, "checkout").await;
+        self.wait_for_model(&key, model).await;
+        key
+    }
+
     /// Polls `/v1/models` until the key is accepted and the model is listed.
     pub async fn wait_for_model(&self, key: &str, model: &str) {
         for _ in 0..200 {
