@@ -397,3 +397,220 @@ async fn attempt(
         body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::VecDeque,
+        sync::{Arc, Mutex},
+    };
+
+    use sentinel_config::{RetryPolicy, Timeouts};
+    use sentinel_core::{breaker::BreakerParams, retry::Backoff};
+    use sentinel_providers::Provider;
+
+    use super::*;
+    use crate::endpoint::{EndpointKey, EndpointRegistry};
+
+    /// What the scripted provider does on one call.
+    #[derive(Debug, Clone, Copy)]
+    enum Script {
+        Ok,
+        Status(u16),
+        Timeout,
+        Connect,
+    }
+
+    const ALL: [Script; 6] = [
+        Script::Ok,
+        Script::Status(500),
+        Script::Status(429),
+        Script::Status(400),
+        Script::Timeout,
+        Script::Connect,
+    ];
+
+    /// A provider that plays a shared script and counts its calls.
+    #[derive(Debug)]
+    struct Scripted {
+        script: Arc<Mutex<VecDeque<Script>>>,
+        calls: Arc<Mutex<u32>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Scripted {
+        fn kind(&self) -> &'static str {
+            "scripted"
+        }
+
+        async fn send(&self, _request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
+            *self.calls.lock().unwrap() += 1;
+            let step = self
+                .script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Script::Ok);
+            let response = |status| UpstreamResponse {
+                status,
+                content_type: Some("application/json".into()),
+                upstream_request_id: None,
+                retry_after: None,
+                body: UpstreamBody::Full(Bytes::from_static(b"{}")),
+            };
+            match step {
+                Script::Ok => Ok(response(200)),
+                Script::Status(status) => Ok(response(status)),
+                Script::Timeout => Err(ProviderError::new(ProviderErrorKind::Timeout, "slow")),
+                Script::Connect => Err(ProviderError::new(ProviderErrorKind::Connect, "refused")),
+            }
+        }
+    }
+
+    fn route(
+        targets: usize,
+        max_attempts: u32,
+        script: &Arc<Mutex<VecDeque<Script>>>,
+        calls: &Arc<Mutex<u32>>,
+    ) -> Route {
+        let registry = EndpointRegistry::default();
+        let targets = (0..targets)
+            .map(|i| {
+                let key = EndpointKey {
+                    org_id: "o".into(),
+                    env_id: "e".into(),
+                    env_name: "dev".into(),
+                    provider: format!("p{i}"),
+                    model: "m".into(),
+                };
+                TargetRuntime {
+                    provider_name: format!("p{i}"),
+                    provider: Arc::new(Scripted {
+                        script: script.clone(),
+                        calls: calls.clone(),
+                    }),
+                    upstream_model: "m".into(),
+                    weight: 1,
+                    endpoint: registry.endpoint(
+                        &key,
+                        BreakerParams {
+                            min_requests: 1_000,
+                            ..BreakerParams::default()
+                        },
+                    ),
+                    key,
+                }
+            })
+            .collect();
+        Route {
+            plan: "r".into(),
+            strategy: Strategy::Fallback,
+            targets,
+            retry: RetryPolicy {
+                max_attempts,
+                backoff: Backoff {
+                    base_ms: 0,
+                    max_ms: 0,
+                },
+                retry_after_cap_ms: 1_000,
+                on: RetryOn::ALL.iter().map(|(c, _)| *c).collect(),
+                budget_ratio: 1.0,
+            },
+            timeouts: Timeouts::default(),
+            budget: registry.budget("e", "r", 1.0),
+        }
+    }
+
+    /// For every sequence of three upstream outcomes, every plan shape and
+    /// every attempt limit: attempts never exceed the limit, each attempt is
+    /// recorded, the client gets exactly one answer, and a success is the
+    /// answer whenever an attempt succeeded.
+    #[tokio::test]
+    async fn attempts_stay_within_the_plan_for_any_outcome_sequence() {
+        let mut cases = 0;
+        for a in ALL {
+            for b in ALL {
+                for c in ALL {
+                    for targets in 1..=2 {
+                        for max_attempts in 1..=3 {
+                            let script = Arc::new(Mutex::new(VecDeque::from([a, b, c])));
+                            let calls = Arc::new(Mutex::new(0));
+                            let route = route(targets, max_attempts, &script, &calls);
+                            let mut record = RequestRecord::default();
+                            let result = dispatch(
+                                &route,
+                                Operation::ChatCompletions,
+                                false,
+                                |_| Bytes::new(),
+                                &mut record,
+                                Instant::now(),
+                            )
+                            .await;
+                            let made = *calls.lock().unwrap();
+                            assert!(
+                                made >= 1 && made <= max_attempts,
+                                "{a:?} {b:?} {c:?}: {made} calls"
+                            );
+                            assert_eq!(
+                                record.attempts.len() as u32,
+                                made,
+                                "every attempt is recorded"
+                            );
+                            let succeeded = record.attempts.iter().any(|at| at.outcome == "ok");
+                            assert_eq!(
+                                result.is_ok(),
+                                succeeded,
+                                "{a:?} {b:?} {c:?} x{max_attempts}"
+                            );
+                            if result.is_err() {
+                                assert!(
+                                    record
+                                        .attempts
+                                        .last()
+                                        .unwrap()
+                                        .next
+                                        .as_deref()
+                                        .unwrap_or("")
+                                        .starts_with("stop")
+                                );
+                            }
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 6 * 6 * 6 * 2 * 3);
+    }
+
+    #[tokio::test]
+    async fn an_open_circuit_everywhere_answers_no_healthy_route_fast() {
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let calls = Arc::new(Mutex::new(0));
+        let route = route(2, 3, &script, &calls);
+        for target in &route.targets {
+            let mut state = lock(&target.endpoint);
+            for _ in 0..1_000 {
+                state.record(&target.key, now_ms(), Some("down"), false);
+            }
+        }
+        let started = std::time::Instant::now();
+        let mut record = RequestRecord::default();
+        let error = dispatch(
+            &route,
+            Operation::ChatCompletions,
+            false,
+            |_| Bytes::new(),
+            &mut record,
+            Instant::now(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_millis(50));
+        assert_eq!(error.code, ErrorCode::NoHealthyRoute);
+        assert!(error.retry_after.is_some());
+        assert_eq!(*calls.lock().unwrap(), 0);
+        assert!(record.attempts.iter().all(|a| a.outcome == "circuit_open"));
+    }
+}

@@ -14,6 +14,7 @@ mod config;
 mod env;
 mod keys;
 mod operators;
+mod providers;
 mod requests;
 mod secrets;
 mod table;
@@ -96,6 +97,13 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::Command,
     },
+    /// Provider endpoints: health (breaker state, recent errors).
+    Providers {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: providers::Command,
+    },
     /// Operators of your organization (admins only): list, create.
     Operators {
         #[command(flatten)]
@@ -136,6 +144,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Operators { conn, command } => {
             operators::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Providers { conn, command } => {
+            providers::run(&Client::new(&conn)?, command, conn.json).await?
         }
         Command::Whoami { conn } => {
             let value = Client::new(&conn)?.get(&["whoami"], &[]).await?;

@@ -1,0 +1,89 @@
+//! `sentinel providers`: the health of provider endpoints as this replica
+//! sees them (circuit-breaker state, counts, recent errors).
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::{
+    client::Client,
+    pretty,
+    table::{Table, items, text, time},
+};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Breaker state, successes, failures and the latest error of every endpoint.
+    Health {
+        /// Only endpoints of this environment.
+        #[arg(long)]
+        env: Option<String>,
+    },
+}
+
+pub(super) async fn run(client: &Client, command: Command, json: bool) -> anyhow::Result<String> {
+    match command {
+        Command::Health { env } => {
+            let value = client
+                .get(&["providers", "health"], &[("env", env)])
+                .await?;
+            Ok(if json {
+                pretty(&value)
+            } else {
+                render_health(&value)
+            })
+        }
+    }
+}
+
+pub(crate) fn render_health(value: &Value) -> String {
+    let mut table = Table::new(&[
+        "ENVIRONMENT",
+        "PROVIDER",
+        "MODEL",
+        "BREAKER",
+        "OK",
+        "FAILED",
+        "LAST CHANGE",
+        "LAST ERROR",
+    ]);
+    for endpoint in items(value) {
+        let last_error = endpoint["recent_errors"]
+            .as_array()
+            .and_then(|errors| errors.last())
+            .and_then(|e| e["error"].as_str())
+            .unwrap_or("-")
+            .chars()
+            .take(60)
+            .collect::<String>();
+        table.row(vec![
+            text(endpoint, "environment"),
+            text(endpoint, "provider"),
+            text(endpoint, "model"),
+            text(endpoint, "breaker"),
+            text(endpoint, "successes"),
+            text(endpoint, "failures"),
+            time(endpoint, "last_transition_at"),
+            last_error,
+        ]);
+    }
+    table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn health_renders_a_table() {
+        let value = json!({"data": [{"environment": "prod", "provider": "openai", "model": "gpt-4o-mini", "breaker": "open",
+            "successes": 3, "failures": 20, "last_transition_at": 1_700_000_000_000_i64,
+            "recent_errors": [{"time": 1, "error": "status 503"}]}]});
+        let out = render_health(&value);
+        assert!(
+            out.contains("openai") && out.contains("open") && out.contains("status 503"),
+            "{out}"
+        );
+    }
+}
