@@ -318,7 +318,10 @@ async fn admin_commands_drive_a_live_server() {
         assert!(audit.contains(action), "audit lacks {action}: {audit}");
     }
     let health = run(&["providers", "health", "--env", "staging"], None);
-    assert!(health.contains("BREAKER") && health.contains("upstream"), "{health}");
+    assert!(
+        health.contains("BREAKER") && health.contains("upstream"),
+        "{health}"
+    );
     let verified = run(&["audit", "verify"], None);
     assert!(!verified.is_empty());
 

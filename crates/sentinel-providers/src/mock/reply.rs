@@ -92,7 +92,6 @@ pub(crate) fn chat(body: &Value) -> Value {
             "finish_reason": "stop",
         }],
         "usage": usage(prompt, completion),
-        "system_fingerprint": null,
     })
 }
 
