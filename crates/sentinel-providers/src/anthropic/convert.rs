@@ -246,15 +246,19 @@ fn assistant_blocks(message: Message) -> Result<Vec<Block>, ProviderError> {
         if call.kind != "function" {
             return Err(unsupported(&format!("{} tool calls", call.kind)));
         }
+        // Anthropic's `input` is an object; OpenAI's arguments are its JSON text.
         let input = if call.function.arguments.trim().is_empty() {
             json!({})
         } else {
-            serde_json::from_str(&call.function.arguments).map_err(|_| {
-                invalid(format!(
-                    "tool call {} has arguments that are not JSON",
-                    call.id
-                ))
-            })?
+            match serde_json::from_str::<Value>(&call.function.arguments) {
+                Ok(value @ Value::Object(_)) => value,
+                _ => {
+                    return Err(invalid(format!(
+                        "tool call {} has arguments that are not a JSON object",
+                        call.id
+                    )));
+                }
+            }
         };
         blocks.push(Block::ToolUse {
             id: call.id,

@@ -184,6 +184,8 @@ fn malformed_requests_are_invalid_not_unsupported() {
         json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}),
         json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
             {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{not json"}}]}]}),
+        json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1, 2]"}}]}]}),
         json!({"model": "m", "messages": [], "tool_choice": "sometimes"}),
     ];
     for case in cases {
