@@ -8,6 +8,7 @@
 //! client built once, with redirects off and proxy variables ignored;
 //! response bodies are bounded.
 
+mod anthropic;
 pub mod chat;
 mod error;
 mod http_client;
@@ -21,6 +22,16 @@ use std::{fmt, pin::Pin};
 
 use bytes::Bytes;
 use futures_util::Stream;
+
+/// Translation for the gateway's Anthropic-style `POST /v1/messages` route:
+/// Anthropic Messages requests to OpenAI chat requests, and OpenAI answers
+/// (complete, streamed or failed) back to Anthropic's format.
+pub mod anthropic_ingress {
+    pub use crate::anthropic::ingress::{
+        IngressError, error_body, error_type, stream::MessagesStreamTranslator,
+        stream::error_event, to_chat_request, to_messages_response,
+    };
+}
 
 pub use error::{BuildError, ProviderError, ProviderErrorKind};
 pub use http_client::{HttpSettings, MAX_RESPONSE_BYTES};

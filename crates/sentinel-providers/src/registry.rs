@@ -4,7 +4,10 @@ use std::{fmt, sync::Arc};
 
 use sentinel_config::{ConfigError, ProviderCatalog, ProviderConfig, RawProvider};
 
-use crate::{BuildError, Credential, HttpSettings, Provider, mock::MockKind, openai::OpenAiKind};
+use crate::{
+    BuildError, Credential, HttpSettings, Provider, anthropic::AnthropicKind, mock::MockKind,
+    openai::OpenAiKind,
+};
 
 /// A provider kind: validates its configuration and builds providers.
 pub trait ProviderKind: Send + Sync + fmt::Debug {
@@ -44,6 +47,7 @@ impl ProviderRegistry {
                     name: "openai_compatible",
                     credential_required: false,
                 }),
+                Box::new(AnthropicKind),
                 Box::new(MockKind),
             ],
         }

@@ -7,5 +7,6 @@
 
 #![allow(clippy::expect_used, reason = "fixtures fail tests loudly by design")]
 
+pub mod anthropic_mock;
 pub mod openai_mock;
 pub mod postgres;
