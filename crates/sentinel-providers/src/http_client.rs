@@ -133,6 +133,18 @@ impl HttpSettings {
     }
 }
 
+/// The `Retry-After` of a response, when it is a number of seconds.
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
 /// Reads a whole response body, refusing more than `limit` bytes.
 pub(crate) async fn read_capped(
     response: reqwest::Response,

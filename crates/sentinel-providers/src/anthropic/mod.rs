@@ -252,11 +252,17 @@ impl std::fmt::Debug for Anthropic {
     }
 }
 
-fn json_body(status: u16, upstream_request_id: Option<String>, body: Bytes) -> UpstreamResponse {
+fn json_body(
+    status: u16,
+    upstream_request_id: Option<String>,
+    retry_after: Option<std::time::Duration>,
+    body: Bytes,
+) -> UpstreamResponse {
     UpstreamResponse {
         status,
         content_type: Some("application/json".into()),
         upstream_request_id,
+        retry_after,
         body: UpstreamBody::Full(body),
     }
 }
@@ -310,9 +316,10 @@ impl Provider for Anthropic {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if !(200..300).contains(&status) {
+            let retry_after = crate::http_client::retry_after(response.headers());
             let body = read_capped(response, MAX_RESPONSE_BYTES).await?;
             let body = error::openai_error_body(status, &body);
-            return Ok(json_body(status, upstream_request_id, body));
+            return Ok(json_body(status, upstream_request_id, retry_after, body));
         }
         if request.stream {
             let is_event_stream = response
@@ -332,6 +339,7 @@ impl Provider for Anthropic {
                 status,
                 content_type: Some("text/event-stream".into()),
                 upstream_request_id,
+                retry_after: None,
                 body: UpstreamBody::Stream(crate::stream::translate(upstream, translator)),
             });
         }
@@ -346,7 +354,12 @@ impl Provider for Anthropic {
         let body = serde_json::to_vec(&chat).map_err(|e| {
             ProviderError::new(ProviderErrorKind::Protocol, format!("cannot encode: {e}"))
         })?;
-        Ok(json_body(status, upstream_request_id, Bytes::from(body)))
+        Ok(json_body(
+            status,
+            upstream_request_id,
+            None,
+            Bytes::from(body),
+        ))
     }
 }
 

@@ -169,12 +169,7 @@ impl Provider for OpenAi {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+        let retry_after = crate::http_client::retry_after(response.headers());
         let is_event_stream = content_type
             .as_deref()
             .is_some_and(|t| t.starts_with("text/event-stream"));
