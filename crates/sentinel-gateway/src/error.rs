@@ -11,6 +11,13 @@ use axum::{
 use sentinel_core::ErrorCode;
 use serde_json::json;
 
+/// The model API a client speaks, which decides the shape of errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientApi {
+    OpenAi,
+    Anthropic,
+}
+
 /// A client-visible failure of a data-plane request.
 #[derive(Debug, Clone)]
 pub struct GatewayError {
@@ -41,6 +48,31 @@ impl GatewayError {
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
+    }
+
+    /// The error in the shape of the client's API.
+    pub fn to_response_as(&self, api: ClientApi, request_id: &str) -> Response {
+        match api {
+            ClientApi::OpenAi => self.to_response(request_id),
+            ClientApi::Anthropic => {
+                let status = StatusCode::from_u16(self.code.status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut body = sentinel_providers::anthropic_ingress::error_body(
+                    status.as_u16(),
+                    &self.message,
+                    request_id,
+                );
+                // Sentinel's stable code, beside Anthropic's error type.
+                body["error"]["code"] = json!(self.code.as_str());
+                let mut response = (status, axum::Json(body)).into_response();
+                if let Some(seconds) = self.retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                response
+            }
+        }
     }
 
     /// The OpenAI-shaped error response, stamped with the request id.

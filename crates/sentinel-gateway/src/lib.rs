@@ -30,12 +30,12 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
+use pipeline::Ingress;
 use sentinel_core::ErrorCode;
-use sentinel_providers::Operation;
 use sentinel_store::Store;
 
 pub use endpoint::{EndpointHealth, EndpointRegistry};
-pub use error::GatewayError;
+pub use error::{ClientApi, GatewayError};
 pub use health::readiness;
 pub use pipeline::REQUEST_ID_HEADER;
 pub use record::{RecordSink, writer as record_writer};
@@ -120,6 +120,7 @@ impl Gateway {
         Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/messages", post(messages))
             .route("/v1/models", get(models::list))
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
@@ -129,11 +130,15 @@ impl Gateway {
 }
 
 async fn chat_completions(State(gw): State<Gateway>, request: Request) -> Response {
-    pipeline::handle(gw, Operation::ChatCompletions, request).await
+    pipeline::handle(gw, Ingress::ChatCompletions, request).await
 }
 
 async fn embeddings(State(gw): State<Gateway>, request: Request) -> Response {
-    pipeline::handle(gw, Operation::Embeddings, request).await
+    pipeline::handle(gw, Ingress::Embeddings, request).await
+}
+
+async fn messages(State(gw): State<Gateway>, request: Request) -> Response {
+    pipeline::handle(gw, Ingress::AnthropicMessages, request).await
 }
 
 /// The client's address, as the listener recorded it.

@@ -26,12 +26,16 @@ use axum::{
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sentinel_core::{ErrorCode, RequestRecord};
-use sentinel_providers::{Operation, UpstreamBody};
+use sentinel_providers::{Operation, UpstreamBody, anthropic_ingress};
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use self::{decode::ModelRequest, stream::RecordedStream};
-use crate::{Gateway, error::GatewayError, sse::Usage};
+use crate::{
+    Gateway,
+    error::{ClientApi, GatewayError},
+    sse::Usage,
+};
 pub(crate) use stream::millis;
 
 /// The response header that carries the request id, on every response.
@@ -60,12 +64,56 @@ pub(crate) fn stamp(mut response: Response, request_id: &str) -> Response {
     response
 }
 
+/// The model APIs the gateway accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ingress {
+    ChatCompletions,
+    Embeddings,
+    /// Anthropic's `POST /v1/messages`, translated to and from chat completions.
+    AnthropicMessages,
+}
+
+impl Ingress {
+    fn operation(self) -> Operation {
+        match self {
+            Self::Embeddings => Operation::Embeddings,
+            Self::ChatCompletions | Self::AnthropicMessages => Operation::ChatCompletions,
+        }
+    }
+
+    fn api(self) -> ClientApi {
+        match self {
+            Self::AnthropicMessages => ClientApi::Anthropic,
+            _ => ClientApi::OpenAi,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat_completions",
+            Self::Embeddings => "embeddings",
+            Self::AnthropicMessages => "anthropic_messages",
+        }
+    }
+}
+
 /// Finishes a refused request: record it and answer with the error.
 pub(crate) fn refuse(
+    gw: &Gateway,
+    record: RequestRecord,
+    started: Instant,
+    error: &GatewayError,
+) -> Response {
+    refuse_as(gw, record, started, error, ClientApi::OpenAi)
+}
+
+/// [`refuse`], with the error in the client API's shape.
+fn refuse_as(
     gw: &Gateway,
     mut record: RequestRecord,
     started: Instant,
     error: &GatewayError,
+    api: ClientApi,
 ) -> Response {
     record.status = error.code.status();
     record.error_code = Some(error.code.as_str().to_owned());
@@ -74,14 +122,14 @@ pub(crate) fn refuse(
     record.ttfb_ms = Some(record.latency_ms);
     let id = record.id.clone();
     gw.records().submit(record);
-    stamp(error.to_response(&id), &id)
+    stamp(error.to_response_as(api, &id), &id)
 }
 
-/// Handles one model-API request (chat completions or embeddings).
-pub(crate) async fn handle(gw: Gateway, operation: Operation, request: Request) -> Response {
+/// Handles one model-API request.
+pub(crate) async fn handle(gw: Gateway, ingress: Ingress, request: Request) -> Response {
     let started = Instant::now();
-    let mut record = start_record(&gw, operation.as_str(), crate::peer(&request));
-    match run(&gw, operation, request, &mut record, started).await {
+    let mut record = start_record(&gw, ingress.as_str(), crate::peer(&request));
+    match run(&gw, ingress, request, &mut record, started).await {
         Ok(Reply::Complete(response)) => {
             record.latency_ms = millis(started);
             record.ttfb_ms = Some(record.latency_ms);
@@ -90,7 +138,7 @@ pub(crate) async fn handle(gw: Gateway, operation: Operation, request: Request) 
             stamp(response, &id)
         }
         Ok(Reply::Streaming(response, id)) => stamp(response, &id),
-        Err(error) => refuse(&gw, record, started, &error),
+        Err(error) => refuse_as(&gw, record, started, &error, ingress.api()),
     }
 }
 
@@ -103,7 +151,7 @@ enum Reply {
 
 async fn run(
     gw: &Gateway,
-    operation: Operation,
+    ingress: Ingress,
     request: Request,
     record: &mut RequestRecord,
     started: Instant,
@@ -121,7 +169,11 @@ async fn run(
     let principal = identify::identify(&snapshot, &parts.headers, &parts.uri, record.time, record)?;
 
     // accept: bounded body
-    let body = read_body(body, gw.max_body_bytes()).await?;
+    let mut body = read_body(body, gw.max_body_bytes()).await?;
+    let operation = ingress.operation();
+    if ingress == Ingress::AnthropicMessages {
+        body = anthropic_to_chat(&body)?;
+    }
 
     // decode
     let request = ModelRequest::decode(body).map_err(|e| {
@@ -179,11 +231,14 @@ async fn run(
         .content_type
         .unwrap_or_else(|| "application/json".to_owned());
     match response.body {
-        UpstreamBody::Full(body) => {
+        UpstreamBody::Full(mut body) => {
             if let Some(usage) = usage_of(&body) {
                 record.prompt_tokens = usage.prompt_tokens;
                 record.completion_tokens = usage.completion_tokens;
                 record.total_tokens = usage.total_tokens;
+            }
+            if ingress == Ingress::AnthropicMessages {
+                body = chat_to_anthropic(&body)?;
             }
             let response = Response::builder()
                 .status(response.status)
@@ -196,6 +251,14 @@ async fn run(
             Ok(Reply::Complete(response))
         }
         UpstreamBody::Stream(stream) => {
+            let encoder: Option<Box<dyn sentinel_providers::stream::StreamTranslator>> =
+                match ingress {
+                    Ingress::AnthropicMessages => Some(Box::new(
+                        anthropic_ingress::MessagesStreamTranslator::new()
+                            .with_model(request.model.clone()),
+                    )),
+                    _ => None,
+                };
             let id = record.id.clone();
             let record = std::mem::take(record);
             let target = committed.target;
@@ -209,6 +272,8 @@ async fn run(
                     key: target.key.clone(),
                     probe: committed.probe,
                 },
+                encoder,
+                ingress.api(),
             ));
             let response = Response::builder()
                 .status(StatusCode::OK)
@@ -223,6 +288,34 @@ async fn run(
             Ok(Reply::Streaming(response, id))
         }
     }
+}
+
+/// An Anthropic Messages request as an OpenAI chat request. Streams ask
+/// for usage so the final `message_delta` carries real token counts.
+fn anthropic_to_chat(body: &[u8]) -> Result<Bytes, GatewayError> {
+    let mut chat = anthropic_ingress::to_chat_request(body)
+        .map_err(|e| GatewayError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    if chat.stream == Some(true) {
+        chat.stream_options = Some(sentinel_providers::chat::StreamOptions {
+            include_usage: true,
+        });
+    }
+    serde_json::to_vec(&chat).map(Bytes::from).map_err(|e| {
+        GatewayError::new(ErrorCode::Internal, "could not translate the request")
+            .with_detail(e.to_string())
+    })
+}
+
+/// A complete OpenAI answer as an Anthropic Messages response.
+fn chat_to_anthropic(body: &[u8]) -> Result<Bytes, GatewayError> {
+    let message = anthropic_ingress::to_messages_response(body).map_err(|e| {
+        GatewayError::new(
+            ErrorCode::UpstreamError,
+            "the provider's answer could not be translated",
+        )
+        .with_detail(e.to_string())
+    })?;
+    Ok(Bytes::from(message.to_string()))
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {

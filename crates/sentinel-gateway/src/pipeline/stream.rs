@@ -10,11 +10,12 @@ use std::{
 use bytes::Bytes;
 use futures_util::Stream;
 use sentinel_core::{ErrorCode, RequestRecord};
-use sentinel_providers::{ByteStream, ProviderError};
+use sentinel_providers::{ByteStream, ProviderError, stream::StreamTranslator};
 use tokio::time::Instant;
 
 use crate::{
     endpoint::{EndpointKey, SharedEndpoint, lock},
+    error::ClientApi,
     record::RecordSink,
     sse::SseTap,
 };
@@ -75,6 +76,9 @@ impl Drop for StreamRecord {
 pub(crate) struct RecordedStream {
     inner: Option<ByteStream>,
     state: StreamRecord,
+    /// Re-encodes the OpenAI chunks for clients of another API.
+    encoder: Option<Box<dyn StreamTranslator>>,
+    api: ClientApi,
 }
 
 impl RecordedStream {
@@ -84,9 +88,13 @@ impl RecordedStream {
         started: Instant,
         sink: RecordSink,
         breaker: BreakerReport,
+        encoder: Option<Box<dyn StreamTranslator>>,
+        api: ClientApi,
     ) -> Self {
         Self {
             inner: Some(inner),
+            encoder,
+            api,
             state: StreamRecord {
                 record,
                 started,
@@ -104,32 +112,63 @@ impl Stream for RecordedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                if this.state.record.ttfb_ms.is_none() {
-                    this.state.record.ttfb_ms = Some(millis(this.state.started));
+        loop {
+            let Some(inner) = this.inner.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let failure = match inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if this.state.record.ttfb_ms.is_none() {
+                        this.state.record.ttfb_ms = Some(millis(this.state.started));
+                    }
+                    this.state.tap.observe(&chunk);
+                    let Some(encoder) = this.encoder.as_mut() else {
+                        return Poll::Ready(Some(Ok(chunk)));
+                    };
+                    match encoder.feed(&chunk) {
+                        Ok(frames) if frames.is_empty() => continue,
+                        Ok(frames) => return Poll::Ready(Some(Ok(join(frames)))),
+                        Err(error) => error,
+                    }
                 }
-                this.state.tap.observe(&chunk);
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(error))) => {
-                // Bytes already reached the client: no retry, no fallback. The
-                // client gets an in-stream error event and the stream ends.
-                this.inner = None;
-                let frame = error_event(&error, &this.state.record.id);
-                this.state.upstream_failed = Some(error.to_string());
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(None) => {
-                this.inner = None;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
+                Poll::Ready(None) => {
+                    this.inner = None;
+                    let Some(encoder) = this.encoder.as_mut() else {
+                        return Poll::Ready(None);
+                    };
+                    match encoder.finish() {
+                        Ok(frames) if frames.is_empty() => return Poll::Ready(None),
+                        Ok(frames) => return Poll::Ready(Some(Ok(join(frames)))),
+                        Err(error) => error,
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => error,
+            };
+            // Bytes already reached the client: no retry, no fallback. The
+            // client gets an in-stream error event and the stream ends.
+            this.inner = None;
+            let frame = match this.api {
+                ClientApi::OpenAi => error_event(&failure, &this.state.record.id),
+                ClientApi::Anthropic => sentinel_providers::anthropic_ingress::error_event(
+                    ErrorCode::UpstreamError.status(),
+                    &format!(
+                        "the provider stream failed ({}); the answer is incomplete",
+                        failure.kind.as_str()
+                    ),
+                ),
+            };
+            this.state.upstream_failed = Some(failure.to_string());
+            return Poll::Ready(Some(Ok(frame)));
         }
     }
+}
+
+fn join(frames: Vec<Bytes>) -> Bytes {
+    if frames.len() == 1 {
+        return frames.into_iter().next().unwrap_or_default();
+    }
+    Bytes::from(frames.concat())
 }
 
 fn error_event(error: &ProviderError, request_id: &str) -> Bytes {
