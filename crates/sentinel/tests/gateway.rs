@@ -120,6 +120,30 @@ async fn stream_chunks_reach_the_client_before_the_upstream_finishes(backend: Ba
     app.stop().await;
 }
 
+async fn streams_record_usage_the_client_did_not_ask_for(backend: Backend) {
+    let mut app = TestApp::start(backend).await;
+    let (key, _) = app.setup_env("prod", &[]).await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let response = app.chat(Some(&key), body).send().await.unwrap();
+    let id = request_id(&response);
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains("\"usage\":{"),
+        "the client did not ask for usage: {text}"
+    );
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    assert_eq!(
+        app.upstream.calls()[0].json()["stream_options"]["include_usage"],
+        true,
+        "Sentinel asked the upstream for usage"
+    );
+    let record = app.record(&id).await;
+    assert_eq!(record["total_tokens"], 14);
+    assert_eq!(record["stream_completed"], true);
+    app.stop().await;
+}
+
 async fn embeddings_and_models(backend: Backend) {
     let mut app = TestApp::start(backend).await;
     let (key, _) = app.setup_env("prod", &[]).await;
@@ -428,6 +452,7 @@ async fn health_endpoints_on_both_listeners(backend: Backend) {
 on_both_stores!(
     non_streaming_chat_is_proxied_and_recorded,
     stream_chunks_reach_the_client_before_the_upstream_finishes,
+    streams_record_usage_the_client_did_not_ask_for,
     embeddings_and_models,
     client_errors_are_clear_and_recorded,
     upstream_failures_map_to_gateway_errors,

@@ -33,6 +33,8 @@ pub enum DecodeError {
 pub struct ModelRequest {
     fields: Vec<(String, Box<RawValue>)>,
     original: Bytes,
+    /// A field other than `model` was changed, so `original` is stale.
+    changed: bool,
     pub model: String,
     pub stream: bool,
 }
@@ -63,16 +65,47 @@ impl ModelRequest {
         };
         Ok(Self {
             fields,
+            changed: false,
             original: body,
             model,
             stream,
         })
     }
 
+    /// Makes a stream request ask for the final usage chunk. Returns true
+    /// when the client had not asked for it (so the gateway strips the
+    /// chunk again before the client sees it).
+    pub fn ensure_stream_usage(&mut self) -> bool {
+        let position = self.fields.iter().position(|(k, _)| k == "stream_options");
+        let mut options = match position {
+            Some(i) => match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+                self.fields[i].1.get(),
+            ) {
+                Ok(options) => options,
+                // Not an object: leave it for the upstream to judge.
+                Err(_) => return false,
+            },
+            None => serde_json::Map::new(),
+        };
+        if options.get("include_usage") == Some(&serde_json::Value::Bool(true)) {
+            return false;
+        }
+        options.insert("include_usage".into(), serde_json::Value::Bool(true));
+        let Ok(raw) = serde_json::value::to_raw_value(&options) else {
+            return false;
+        };
+        match position {
+            Some(i) => self.fields[i].1 = raw,
+            None => self.fields.push(("stream_options".into(), raw)),
+        }
+        self.changed = true;
+        true
+    }
+
     /// The body to send upstream with `model` set to `upstream_model`. When
     /// the model is unchanged the original bytes go out as they came.
     pub fn body_for(&self, upstream_model: &str) -> Bytes {
-        if upstream_model == self.model {
+        if upstream_model == self.model && !self.changed {
             return self.original.clone();
         }
         let mut out = Vec::with_capacity(self.original.len() + upstream_model.len());
@@ -198,6 +231,28 @@ mod tests {
             r.body_for("gpt-4o-mini"),
             Bytes::from_static(br#"{"temperature":0.70,"model":"gpt-4o-mini","unknown_field":{"deep":[1,2.500]},"n":1}"#)
         );
+    }
+
+    #[test]
+    fn stream_usage_is_requested_once() {
+        let mut r = decode(r#"{"model":"m","stream":true}"#).unwrap();
+        assert!(r.ensure_stream_usage());
+        assert_eq!(
+            r.body_for("m"),
+            Bytes::from_static(
+                br#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#
+            )
+        );
+        let mut r =
+            decode(r#"{"model":"m","stream_options":{"include_usage":false,"x":1}}"#).unwrap();
+        assert!(r.ensure_stream_usage());
+        assert!(
+            String::from_utf8(r.body_for("m").to_vec())
+                .unwrap()
+                .contains(r#""include_usage":true"#)
+        );
+        let mut r = decode(r#"{"model":"m","stream_options":{"include_usage":true}}"#).unwrap();
+        assert!(!r.ensure_stream_usage(), "the client asked already");
     }
 
     #[test]

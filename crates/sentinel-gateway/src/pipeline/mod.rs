@@ -14,6 +14,7 @@ mod dispatch;
 mod guard;
 pub(crate) mod identify;
 mod stream;
+mod usage;
 
 use std::net::SocketAddr;
 
@@ -176,7 +177,7 @@ async fn run(
     }
 
     // decode
-    let request = ModelRequest::decode(body).map_err(|e| {
+    let mut request = ModelRequest::decode(body).map_err(|e| {
         let code = match e {
             decode::DecodeError::Json(_) | decode::DecodeError::NotAnObject => {
                 ErrorCode::InvalidJson
@@ -187,6 +188,9 @@ async fn run(
     })?;
     record.requested_model = Some(request.model.clone());
     record.stream = request.stream;
+    // Every stream asks for usage; a client that did not ask never sees it.
+    let strip_usage =
+        request.stream && request.ensure_stream_usage() && ingress == Ingress::ChatCompletions;
 
     // route
     let env = &principal.env;
@@ -257,6 +261,7 @@ async fn run(
                         anthropic_ingress::MessagesStreamTranslator::new()
                             .with_model(request.model.clone()),
                     )),
+                    _ if strip_usage => Some(Box::new(usage::UsageStripper::default())),
                     _ => None,
                 };
             let id = record.id.clone();
