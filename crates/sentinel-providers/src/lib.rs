@@ -8,6 +8,8 @@
 //! client built once, with redirects off and proxy variables ignored;
 //! response bodies are bounded.
 
+mod azure;
+mod bedrock;
 pub mod chat;
 mod error;
 mod http_client;

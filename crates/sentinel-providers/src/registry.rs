@@ -4,7 +4,10 @@ use std::{fmt, sync::Arc};
 
 use sentinel_config::{ConfigError, ProviderCatalog, ProviderConfig, RawProvider};
 
-use crate::{BuildError, Credential, HttpSettings, Provider, mock::MockKind, openai::OpenAiKind};
+use crate::{
+    BuildError, Credential, HttpSettings, Provider, azure::AzureOpenAiKind, bedrock::BedrockKind,
+    mock::MockKind, openai::OpenAiKind,
+};
 
 /// A provider kind: validates its configuration and builds providers.
 pub trait ProviderKind: Send + Sync + fmt::Debug {
@@ -45,6 +48,8 @@ impl ProviderRegistry {
                     credential_required: false,
                 }),
                 Box::new(MockKind),
+                Box::new(AzureOpenAiKind),
+                Box::new(BedrockKind),
             ],
         }
     }
