@@ -17,7 +17,7 @@ fn provider(options: AzureOptions, base: &str) -> AzureOpenAi {
             HeaderValue::from_static("k"),
         ),
         headers: Vec::new(),
-        client: reqwest::Client::new(),
+        client: HttpSettings::default().build().unwrap(),
     }
 }
 

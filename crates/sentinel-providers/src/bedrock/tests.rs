@@ -188,7 +188,7 @@ fn test_provider(token: Option<&str>) -> Bedrock {
         region: "us-east-1".into(),
         credentials: credentials(token),
         headers: Vec::new(),
-        client: reqwest::Client::new(),
+        client: HttpSettings::default().build().unwrap(),
     }
 }
 
