@@ -86,6 +86,7 @@ pub struct BedrockCall {
 }
 
 impl BedrockCall {
+    /// The request body as JSON (`Null` when it is not JSON).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
@@ -131,6 +132,7 @@ impl MockBedrock {
         format!("http://{}", self.addr)
     }
 
+    /// Changes how the following calls are answered.
     pub fn set_behavior(&self, behavior: BedrockBehavior) {
         *self.shared.behavior.lock().expect("behavior lock") = behavior;
     }

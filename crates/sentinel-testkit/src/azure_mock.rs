@@ -33,6 +33,7 @@ pub enum AzureAuth {
 /// How the mock answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AzureBehavior {
+    /// Normal answers, with Azure's filter results.
     Normal,
     /// 400 `content_filter` with `innererror.content_filter_result`.
     ContentFilterPrompt,
@@ -54,6 +55,7 @@ pub struct AzureCall {
 }
 
 impl AzureCall {
+    /// The request body as JSON (`Null` when it is not JSON).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
@@ -102,6 +104,7 @@ impl MockAzure {
         format!("http://{}", self.addr)
     }
 
+    /// Changes how the following calls are answered.
     pub fn set_behavior(&self, behavior: AzureBehavior) {
         *self.shared.behavior.lock().expect("behavior lock") = behavior;
     }
