@@ -133,16 +133,18 @@ impl HttpSettings {
     }
 }
 
-/// The `Retry-After` of a response, when it is a number of seconds.
+/// How long the upstream asked callers to wait: `retry-after-ms` (Azure's
+/// millisecond form) or `Retry-After` in whole seconds.
 pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    number("retry-after-ms")
+        .map(Duration::from_millis)
+        .or_else(|| number(http::header::RETRY_AFTER.as_str()).map(Duration::from_secs))
 }
 
 /// Reads a whole response body, refusing more than `limit` bytes.

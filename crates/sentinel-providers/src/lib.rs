@@ -9,6 +9,8 @@
 //! response bodies are bounded.
 
 mod anthropic;
+mod azure;
+mod bedrock;
 pub mod chat;
 mod error;
 mod http_client;

@@ -8,5 +8,7 @@
 #![allow(clippy::expect_used, reason = "fixtures fail tests loudly by design")]
 
 pub mod anthropic_mock;
+pub mod aws_mock;
+pub mod azure_mock;
 pub mod openai_mock;
 pub mod postgres;

@@ -3,6 +3,8 @@
 //! OpenRouter, …). The request body is already in the right format, so it is
 //! forwarded byte for byte; only the credential and extra headers are added.
 
+pub(crate) mod error;
+
 use http::{HeaderName, HeaderValue, header};
 use sentinel_config::{ConfigError, ProviderConfig, RawProvider};
 use url::Url;
@@ -71,21 +73,9 @@ impl ProviderKind for OpenAiKind {
         if self.credential_required && credential.is_none() {
             return Err(invalid("credential is missing".into()));
         }
-        let mut headers = Vec::with_capacity(config.headers.len());
-        for (name, value) in &config.headers {
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|_| invalid(format!("header name {name:?} is invalid")))?;
-            let value = HeaderValue::try_from(value.as_str())
-                .map_err(|_| invalid(format!("header {name} has an invalid value")))?;
-            headers.push((name, value));
-        }
+        let headers = extra_headers(config)?;
         let auth = credential
-            .map(|c| {
-                let mut value = HeaderValue::try_from(format!("Bearer {}", c.expose()))
-                    .map_err(|_| invalid("credential is not a valid header value".into()))?;
-                value.set_sensitive(true);
-                Ok::<_, BuildError>(value)
-            })
+            .map(|c| sensitive_header(config, &format!("Bearer {}", c.expose())))
             .transpose()?;
         let client = http
             .build()
@@ -102,7 +92,7 @@ impl ProviderKind for OpenAiKind {
 }
 
 /// `base_url` + `/path`, whether or not the base ends in a slash.
-fn endpoint(base: &Url, path: &str) -> Url {
+pub(crate) fn endpoint(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     let joined = format!("{}/{path}", base.path().trim_end_matches('/'));
     url.set_path(&joined);
@@ -138,57 +128,118 @@ impl Provider for OpenAi {
             Operation::ChatCompletions => &self.chat_url,
             Operation::Embeddings => &self.embeddings_url,
         };
-        let mut builder = self
-            .client
-            .post(url.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(
-                header::ACCEPT,
-                if request.stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .body(request.body);
+        let mut builder = json_post(&self.client, url, &request, &self.headers);
         if let Some(auth) = &self.auth {
             builder = builder.header(header::AUTHORIZATION, auth.clone());
         }
-        for (name, value) in &self.headers {
-            builder = builder.header(name.clone(), value.clone());
-        }
-        let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let upstream_request_id = response
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let retry_after = crate::http_client::retry_after(response.headers());
-        let is_event_stream = content_type
-            .as_deref()
-            .is_some_and(|t| t.starts_with("text/event-stream"));
-        let body = if request.stream && (200..300).contains(&status) && is_event_stream {
-            use futures_util::TryStreamExt;
-            UpstreamBody::Stream(Box::pin(
-                response.bytes_stream().map_err(ProviderError::from_reqwest),
-            ))
-        } else {
-            UpstreamBody::Full(read_capped(response, MAX_RESPONSE_BYTES).await?)
-        };
-        Ok(UpstreamResponse {
-            status,
-            content_type,
-            upstream_request_id,
-            retry_after,
-            body,
-        })
+        forward(builder, request.stream, &["x-request-id"]).await
     }
+}
+
+/// A `POST` of an OpenAI-format JSON body with the right `Accept` for a
+/// stream or a complete answer, plus the provider's extra headers. The caller
+/// adds its credential.
+pub(crate) fn json_post(
+    client: &reqwest::Client,
+    url: &Url,
+    request: &UpstreamRequest,
+    extra_headers: &[(HeaderName, HeaderValue)],
+) -> reqwest::RequestBuilder {
+    let mut builder = client
+        .post(url.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            header::ACCEPT,
+            if request.stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+        )
+        .body(request.body.clone());
+    for (name, value) in extra_headers {
+        builder = builder.header(name.clone(), value.clone());
+    }
+    builder
+}
+
+/// The extra headers configured for a provider, parsed once at build time.
+pub(crate) fn extra_headers(
+    config: &ProviderConfig,
+) -> Result<Vec<(HeaderName, HeaderValue)>, BuildError> {
+    let mut headers = Vec::with_capacity(config.headers.len());
+    for (name, value) in &config.headers {
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| invalid(config, format!("header name {name:?} is invalid")))?;
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|_| invalid(config, format!("header {name} has an invalid value")))?;
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+/// A header value carrying a credential: marked sensitive so it is never
+/// printed, and refused (without echoing it) when it is not a valid value.
+pub(crate) fn sensitive_header(
+    config: &ProviderConfig,
+    value: &str,
+) -> Result<HeaderValue, BuildError> {
+    let mut value = HeaderValue::try_from(value)
+        .map_err(|_| invalid(config, "credential is not a valid header value".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn invalid(config: &ProviderConfig, message: String) -> BuildError {
+    BuildError::Invalid {
+        provider: config.name.to_string(),
+        message,
+    }
+}
+
+/// Sends a request whose body is already in OpenAI's format and returns the
+/// answer as it came: SSE streams passed on chunk by chunk (when the client
+/// asked for one and the upstream sent one), everything else read whole and
+/// bounded. The upstream request id is the first of `request_id_headers`
+/// present.
+pub(crate) async fn forward(
+    builder: reqwest::RequestBuilder,
+    stream: bool,
+    request_id_headers: &[&str],
+) -> Result<UpstreamResponse, ProviderError> {
+    let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let upstream_request_id = request_id_headers.iter().find_map(|name| {
+        response
+            .headers()
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let retry_after = crate::http_client::retry_after(response.headers());
+    let is_event_stream = content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    let body = if stream && (200..300).contains(&status) && is_event_stream {
+        use futures_util::TryStreamExt;
+        UpstreamBody::Stream(Box::pin(
+            response.bytes_stream().map_err(ProviderError::from_reqwest),
+        ))
+    } else {
+        UpstreamBody::Full(read_capped(response, MAX_RESPONSE_BYTES).await?)
+    };
+    Ok(UpstreamResponse {
+        status,
+        content_type,
+        upstream_request_id,
+        retry_after,
+        body,
+    })
 }
 
 #[cfg(test)]
