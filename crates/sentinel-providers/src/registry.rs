@@ -5,8 +5,8 @@ use std::{fmt, sync::Arc};
 use sentinel_config::{ConfigError, ProviderCatalog, ProviderConfig, RawProvider};
 
 use crate::{
-    BuildError, Credential, HttpSettings, Provider, anthropic::AnthropicKind, mock::MockKind,
-    openai::OpenAiKind,
+    BuildError, Credential, HttpSettings, Provider, anthropic::AnthropicKind, gemini::GeminiKind,
+    mock::MockKind, openai::OpenAiKind, vertex::VertexKind,
 };
 
 /// A provider kind: validates its configuration and builds providers.
@@ -49,6 +49,8 @@ impl ProviderRegistry {
                 }),
                 Box::new(AnthropicKind),
                 Box::new(MockKind),
+                Box::new(GeminiKind),
+                Box::new(VertexKind),
             ],
         }
     }

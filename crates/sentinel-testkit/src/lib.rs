@@ -8,5 +8,6 @@
 #![allow(clippy::expect_used, reason = "fixtures fail tests loudly by design")]
 
 pub mod anthropic_mock;
+pub mod google_mock;
 pub mod openai_mock;
 pub mod postgres;
