@@ -270,6 +270,8 @@ async fn upstream_errors_keep_their_status_with_an_openai_body() {
             body["stream"] = json!(stream);
             let response = provider.send(chat(body)).await.unwrap();
             assert_eq!(response.status, status);
+            let wait = (status == 429).then(|| std::time::Duration::from_secs(2));
+            assert_eq!(response.retry_after, wait);
             let body = full(response);
             assert_eq!(body["error"]["code"], code);
             assert_eq!(body["error"]["type"], kind);

@@ -233,6 +233,21 @@ pub fn google_error(status: u16, message: &str) -> Response {
 }
 
 fn failure(status: u16) -> Response {
+    if status == 429 {
+        // Google's quota errors carry a RetryInfo detail with the wait.
+        let body = json!({"error": {
+            "code": 429,
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                 "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                                 "quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"},
+            ],
+        }});
+        return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    }
     let message = match status {
         400 => "Request contains an invalid argument.",
         429 => "Resource has been exhausted (e.g. check quota).",

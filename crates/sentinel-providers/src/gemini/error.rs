@@ -5,6 +5,8 @@
 //! it in a one-element array). The client gets `{"error": {"message", "type",
 //! "param": null, "code": "<status>"}}` with `type` chosen by HTTP status.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use serde_json::json;
 
@@ -46,6 +48,34 @@ pub(crate) fn openai_error(status: u16, body: &[u8]) -> Bytes {
     Bytes::from(body.to_string())
 }
 
+/// The wait Google asks for in a `google.rpc.RetryInfo` detail
+/// (`"retryDelay": "37s"`, fractions allowed), if any.
+pub(crate) fn retry_delay(body: &[u8]) -> Option<Duration> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = match &value {
+        serde_json::Value::Array(items) => items.first()?.get("error")?,
+        other => other.get("error")?,
+    };
+    error
+        .get("details")?
+        .as_array()?
+        .iter()
+        .filter(|d| {
+            d.get("@type")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
+        })
+        .find_map(|d| {
+            d.get("retryDelay")?
+                .as_str()?
+                .strip_suffix('s')?
+                .parse::<f64>()
+                .ok()
+        })
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -55,6 +85,19 @@ mod tests {
     fn check(status: u16, body: &str, expected: Value) {
         let out: Value = serde_json::from_slice(&openai_error(status, body.as_bytes())).unwrap();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn retry_info_gives_the_wait() {
+        let body = br#"{"error":{"code":429,"message":"m","status":"RESOURCE_EXHAUSTED","details":[
+            {"@type":"type.googleapis.com/google.rpc.QuotaFailure"},
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37.5s"}]}}"#;
+        assert_eq!(retry_delay(body), Some(Duration::from_millis(37_500)));
+        assert_eq!(
+            retry_delay(br#"{"error":{"code":429,"message":"m"}}"#),
+            None
+        );
+        assert_eq!(retry_delay(b"junk"), None);
     }
 
     #[test]

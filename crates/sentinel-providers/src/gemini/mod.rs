@@ -18,7 +18,7 @@ pub(crate) mod wire;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -193,14 +193,14 @@ impl Provider for Gemini {
                 let body = convert::batch_embed_body(&embed, model);
                 let url = self.url(model, "batchEmbedContents", None);
                 let response = post_json(self.post(url), &body, false).await?;
-                let (status, body) = read_answer(response).await?;
-                if !(200..300).contains(&status) {
-                    return Ok(error_answer(status, &body));
+                let answer = read_answer(response).await?;
+                if !answer.is_success() {
+                    return Ok(error_answer(&answer));
                 }
-                let vectors = convert::batch_embed_vectors(&body)?;
+                let vectors = convert::batch_embed_vectors(&answer.body)?;
                 // batchEmbedContents reports no token counts.
                 let body = convert::embeddings_response(&embed, vectors, 0)?;
-                Ok(json_answer(status, body))
+                Ok(json_answer(answer.status, body))
             }
         }
     }
@@ -234,12 +234,34 @@ pub(crate) async fn post_json(
         .map_err(ProviderError::from_reqwest)
 }
 
+/// A whole upstream answer.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    /// The `Retry-After` header in seconds, if sent.
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: Bytes,
+}
+
+impl Answer {
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
 /// Reads a whole (bounded) answer.
-pub(crate) async fn read_answer(
-    response: reqwest::Response,
-) -> Result<(u16, Bytes), ProviderError> {
+pub(crate) async fn read_answer(response: reqwest::Response) -> Result<Answer, ProviderError> {
     let status = response.status().as_u16();
-    Ok((status, read_capped(response, MAX_RESPONSE_BYTES).await?))
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    Ok(Answer {
+        status,
+        retry_after,
+        body: read_capped(response, MAX_RESPONSE_BYTES).await?,
+    })
 }
 
 /// A complete JSON answer.
@@ -248,13 +270,23 @@ pub(crate) fn json_answer(status: u16, body: Bytes) -> UpstreamResponse {
         status,
         content_type: Some("application/json".into()),
         upstream_request_id: None,
+        retry_after: None,
         body: UpstreamBody::Full(body),
     }
 }
 
-/// An upstream error, its body translated to OpenAI's shape.
-pub(crate) fn error_answer(status: u16, body: &[u8]) -> UpstreamResponse {
-    json_answer(status, error::openai_error(status, body))
+/// An upstream error, its body translated to OpenAI's shape. The wait comes
+/// from `Retry-After` or else from Google's `RetryInfo.retryDelay` detail.
+pub(crate) fn error_answer(answer: &Answer) -> UpstreamResponse {
+    UpstreamResponse {
+        retry_after: answer
+            .retry_after
+            .or_else(|| error::retry_delay(&answer.body)),
+        ..json_answer(
+            answer.status,
+            error::openai_error(answer.status, &answer.body),
+        )
+    }
 }
 
 /// Translates a `generateContent` / `streamGenerateContent` answer.
@@ -271,18 +303,19 @@ pub(crate) async fn chat_answer(
             status,
             content_type: Some("text/event-stream".into()),
             upstream_request_id: None,
+            retry_after: None,
             body: UpstreamBody::Stream(crate::stream::translate(
                 upstream,
                 stream::GeminiStream::new(context),
             )),
         });
     }
-    let (status, body) = read_answer(response).await?;
-    if !(200..300).contains(&status) {
-        return Ok(error_answer(status, &body));
+    let answer = read_answer(response).await?;
+    if !answer.is_success() {
+        return Ok(error_answer(&answer));
     }
     Ok(json_answer(
-        status,
-        convert::chat_response(&context, &body)?,
+        answer.status,
+        convert::chat_response(&context, &answer.body)?,
     ))
 }

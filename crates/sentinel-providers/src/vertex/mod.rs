@@ -303,14 +303,14 @@ impl Provider for Vertex {
                 let body = convert::predict_request(&embed);
                 let builder = self.post(model, "predict", false).await?;
                 let response = gemini::post_json(builder, &body, false).await?;
-                let (status, body) = gemini::read_answer(response).await?;
-                self.observe(status);
-                if !(200..300).contains(&status) {
-                    return Ok(gemini::error_answer(status, &body));
+                let answer = gemini::read_answer(response).await?;
+                self.observe(answer.status);
+                if !answer.is_success() {
+                    return Ok(gemini::error_answer(&answer));
                 }
-                let (vectors, tokens) = convert::predict_vectors(&body)?;
+                let (vectors, tokens) = convert::predict_vectors(&answer.body)?;
                 let body = gconvert::embeddings_response(&embed, vectors, tokens)?;
-                Ok(gemini::json_answer(status, body))
+                Ok(gemini::json_answer(answer.status, body))
             }
         }
     }
