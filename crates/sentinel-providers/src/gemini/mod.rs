@@ -251,12 +251,7 @@ impl Answer {
 /// Reads a whole (bounded) answer.
 pub(crate) async fn read_answer(response: reqwest::Response) -> Result<Answer, ProviderError> {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = crate::http_client::retry_after(response.headers());
     Ok(Answer {
         status,
         retry_after,
