@@ -13,12 +13,14 @@ mod azure;
 mod bedrock;
 pub mod chat;
 mod error;
+mod gemini;
 mod http_client;
 mod mock;
 mod openai;
 mod registry;
 pub mod sse;
 pub mod stream;
+mod vertex;
 
 use std::{fmt, pin::Pin};
 

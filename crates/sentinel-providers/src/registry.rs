@@ -6,7 +6,8 @@ use sentinel_config::{ConfigError, ProviderCatalog, ProviderConfig, RawProvider}
 
 use crate::{
     BuildError, Credential, HttpSettings, Provider, anthropic::AnthropicKind,
-    azure::AzureOpenAiKind, bedrock::BedrockKind, mock::MockKind, openai::OpenAiKind,
+    azure::AzureOpenAiKind, bedrock::BedrockKind, gemini::GeminiKind, mock::MockKind,
+    openai::OpenAiKind, vertex::VertexKind,
 };
 
 /// A provider kind: validates its configuration and builds providers.
@@ -48,9 +49,11 @@ impl ProviderRegistry {
                     credential_required: false,
                 }),
                 Box::new(AnthropicKind),
-                Box::new(MockKind),
                 Box::new(AzureOpenAiKind),
                 Box::new(BedrockKind),
+                Box::new(GeminiKind),
+                Box::new(VertexKind),
+                Box::new(MockKind),
             ],
         }
     }

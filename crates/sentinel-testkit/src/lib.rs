@@ -10,5 +10,6 @@
 pub mod anthropic_mock;
 pub mod aws_mock;
 pub mod azure_mock;
+pub mod google_mock;
 pub mod openai_mock;
 pub mod postgres;
