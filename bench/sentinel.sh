@@ -16,7 +16,7 @@ GW_CPUS="${GW_CPUS-1}"
 MOCK_PORT="${MOCK_PORT:-18080}"
 GW_PORT="${GW_PORT:-18090}"
 CONSOLE_PORT="${CONSOLE_PORT:-18091}"
-TOKEN="sntop_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+TOKEN="sntop_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 DATA="$(mktemp -d)"
 
 cd "$ROOT"
