@@ -170,3 +170,55 @@ pub(crate) fn unix_millis() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// In-process measurements of the dispatch loop, for `benches/dispatch.rs`
+/// (`cargo bench -p sentinel-gateway --features bench --bench dispatch`).
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench {
+    use std::{
+        collections::VecDeque,
+        sync::{Arc, Mutex},
+        time::Duration,
+    };
+
+    use sentinel_core::RequestRecord;
+
+    use crate::{endpoint::lock, pipeline::scripted};
+
+    /// Time of each of `n` dispatches through a plan of `targets` targets
+    /// whose first target answers at once.
+    pub async fn happy_path(targets: usize, n: usize) -> Vec<Duration> {
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let calls = Arc::new(Mutex::new(0));
+        let route = scripted::route(targets, 3, &script, &calls);
+        measure(&route, n).await
+    }
+
+    /// Time of each of `n` dispatches through a plan whose every target's
+    /// circuit is open.
+    pub async fn open_circuit(targets: usize, n: usize) -> Vec<Duration> {
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let calls = Arc::new(Mutex::new(0));
+        let route = scripted::route(targets, 3, &script, &calls);
+        for target in &route.targets {
+            let mut state = lock(&target.endpoint);
+            for _ in 0..1_000 {
+                state.record(&target.key, crate::unix_millis(), Some("down"), false);
+            }
+        }
+        measure(&route, n).await
+    }
+
+    async fn measure(route: &crate::snapshot::Route, n: usize) -> Vec<Duration> {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut record = RequestRecord::default();
+            let started = tokio::time::Instant::now();
+            let answered = crate::pipeline::dispatch_for_bench(route, &mut record).await;
+            times.push(started.elapsed());
+            std::hint::black_box(answered);
+        }
+        times
+    }
+}

@@ -13,6 +13,8 @@ pub(crate) mod decode;
 mod dispatch;
 mod guard;
 pub(crate) mod identify;
+#[cfg(any(test, feature = "bench"))]
+pub(crate) mod scripted;
 mod stream;
 mod usage;
 
@@ -63,6 +65,24 @@ pub(crate) fn stamp(mut response: Response, request_id: &str) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
+}
+
+/// One dispatch of an empty chat request, for the in-process benchmarks.
+#[cfg(feature = "bench")]
+pub(crate) async fn dispatch_for_bench(
+    route: &crate::snapshot::Route,
+    record: &mut RequestRecord,
+) -> bool {
+    dispatch::dispatch(
+        route,
+        Operation::ChatCompletions,
+        false,
+        |_| Bytes::new(),
+        record,
+        Instant::now(),
+    )
+    .await
+    .is_ok()
 }
 
 /// The model APIs the gateway accepts.
