@@ -28,7 +28,8 @@ use std::{fmt, pin::Pin};
 use bytes::Bytes;
 use futures_util::Stream;
 
-/// Translation for the gateway's Anthropic-style `POST /v1/messages` route:
+/// Translation for the gateway's Anthropic-style `POST /v1/messages` route,
+/// for targets that do not take [`Operation::AnthropicMessages`] natively:
 /// Anthropic Messages requests to OpenAI chat requests, and OpenAI answers
 /// (complete, streamed or failed) back to Anthropic's format.
 pub mod anthropic_ingress {
