@@ -135,6 +135,10 @@ pub async fn build(
         .find(|o| o.name == sentinel_core::DEFAULT_ORG)
         .or(orgs.first())
         .map(|o| o.id.clone());
+    // Keys first: a key's application and environment exist before the key
+    // does, so reading them afterwards never misses one (a change racing
+    // this build bumps the change counter and triggers another build).
+    let keys = store.list_all_keys().await?;
     let environments = store.list_all_environments().await?;
     let applications = store.list_all_applications().await?;
     let revisions = store.latest_revisions_all().await?;
@@ -209,7 +213,7 @@ pub async fn build(
             }
         }
     }
-    for key in store.list_all_keys().await? {
+    for key in keys {
         if let Some(entry) = key_entry(&key, &app_names) {
             snapshot.keys.insert(key.id.clone(), entry);
         }

@@ -4,7 +4,8 @@
 //! crate knows that a vendor exists.
 //!
 //! Invariants: the client's own credentials never reach a provider (the
-//! request handed in carries only the body); each provider owns one HTTP
+//! request handed in carries the body and only the client headers the
+//! gateway forwards by name, never a key); each provider owns one HTTP
 //! client built once, with redirects off and proxy variables ignored;
 //! response bodies are bounded.
 
@@ -27,7 +28,8 @@ use std::{fmt, pin::Pin};
 use bytes::Bytes;
 use futures_util::Stream;
 
-/// Translation for the gateway's Anthropic-style `POST /v1/messages` route:
+/// Translation for the gateway's Anthropic-style `POST /v1/messages` route,
+/// for targets that do not take [`Operation::AnthropicMessages`] natively:
 /// Anthropic Messages requests to OpenAI chat requests, and OpenAI answers
 /// (complete, streamed or failed) back to Anthropic's format.
 pub mod anthropic_ingress {
@@ -41,11 +43,18 @@ pub use error::{BuildError, ProviderError, ProviderErrorKind};
 pub use http_client::{HttpSettings, MAX_RESPONSE_BYTES};
 pub use registry::{ProviderKind, ProviderRegistry};
 
-/// Which model API a request is for.
+/// Which model API a request is for, and so the wire format of its body
+/// and answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    /// OpenAI chat completions (every kind, translated where needed).
     ChatCompletions,
+    /// OpenAI embeddings.
     Embeddings,
+    /// Anthropic's Messages API, native: the body is an Anthropic Messages
+    /// request and the answer (JSON, SSE events, error bodies) is Anthropic's,
+    /// untouched. Only kinds whose [`Provider::supports`] says so serve it.
+    AnthropicMessages,
 }
 
 impl Operation {
@@ -53,6 +62,7 @@ impl Operation {
         match self {
             Self::ChatCompletions => "chat_completions",
             Self::Embeddings => "embeddings",
+            Self::AnthropicMessages => "anthropic_messages",
         }
     }
 }
@@ -61,11 +71,16 @@ impl Operation {
 #[derive(Debug, Clone)]
 pub struct UpstreamRequest {
     pub operation: Operation,
-    /// The OpenAI-format JSON body, with `model` already set to the
-    /// upstream model. Fields Sentinel does not know are kept as sent.
+    /// The JSON body in the operation's format (OpenAI's, or Anthropic's
+    /// for [`Operation::AnthropicMessages`]), with `model` already set to
+    /// the upstream model. Fields Sentinel does not know are kept as sent.
     pub body: Bytes,
     /// The client asked for a server-sent event stream.
     pub stream: bool,
+    /// Client headers the gateway deliberately forwards, chosen by name;
+    /// empty unless documented otherwise. Today only `anthropic-beta`, on
+    /// [`Operation::AnthropicMessages`]. Never a credential.
+    pub client_headers: http::HeaderMap,
 }
 
 /// A chunked response body.
@@ -75,7 +90,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + 
 pub enum UpstreamBody {
     /// A complete body (non-streaming answers and every error answer).
     Full(Bytes),
-    /// An OpenAI-format SSE stream, passed on chunk by chunk.
+    /// An SSE stream in the operation's format, passed on chunk by chunk.
     Stream(ByteStream),
 }
 
@@ -88,7 +103,8 @@ impl fmt::Debug for UpstreamBody {
     }
 }
 
-/// An upstream HTTP answer, already in OpenAI's wire format.
+/// An upstream HTTP answer, in the wire format of the request's operation
+/// (OpenAI's, except for native operations).
 #[derive(Debug)]
 pub struct UpstreamResponse {
     pub status: u16,
@@ -105,6 +121,19 @@ pub struct UpstreamResponse {
 pub trait Provider: Send + Sync + fmt::Debug {
     /// The kind name, e.g. `openai`.
     fn kind(&self) -> &'static str;
+
+    /// Whether this provider serves `operation`. Every kind takes the
+    /// OpenAI-format operations (and may still refuse one in [`send`] as
+    /// unsupported); native operations such as
+    /// [`Operation::AnthropicMessages`] are opt-in.
+    ///
+    /// [`send`]: Provider::send
+    fn supports(&self, operation: Operation) -> bool {
+        matches!(
+            operation,
+            Operation::ChatCompletions | Operation::Embeddings
+        )
+    }
 
     /// Sends one request. `Ok` means an HTTP answer arrived (any status);
     /// `Err` means none did.

@@ -44,6 +44,7 @@ fn chat(body: Value, stream: bool) -> UpstreamRequest {
         operation: Operation::ChatCompletions,
         body: Bytes::from(body.to_string()),
         stream,
+        client_headers: Default::default(),
     }
 }
 
@@ -323,6 +324,7 @@ async fn refused_requests_never_reach_the_upstream() {
         operation: Operation::Embeddings,
         body: Bytes::from(json!({"model": MODEL, "input": "x"}).to_string()),
         stream: false,
+        client_headers: Default::default(),
     };
     let error = provider.send(embeddings).await.unwrap_err();
     assert_eq!(error.kind, ProviderErrorKind::Unsupported);
@@ -409,4 +411,108 @@ fn the_default_base_url_is_anthropics_api() {
         .build(&config, None, &HttpSettings::default())
         .unwrap_err();
     assert!(missing.to_string().contains("credential"), "{missing}");
+}
+
+fn native(body: &str, stream: bool, beta: Option<&'static str>) -> UpstreamRequest {
+    let mut client_headers = http::HeaderMap::new();
+    if let Some(beta) = beta {
+        client_headers.insert("anthropic-beta", http::HeaderValue::from_static(beta));
+    }
+    UpstreamRequest {
+        operation: Operation::AnthropicMessages,
+        body: Bytes::copy_from_slice(body.as_bytes()),
+        stream,
+        client_headers,
+    }
+}
+
+#[tokio::test]
+async fn native_messages_go_byte_for_byte_and_come_back_untouched() {
+    let mock = MockAnthropic::start(KEY).await;
+    let provider = provider(&mock, KEY, json!({"anthropic_beta": "beta-one"}));
+    assert!(provider.supports(Operation::AnthropicMessages));
+    assert!(!provider.supports(Operation::Embeddings));
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":1024,"thinking":{"type":"enabled","budget_tokens":512},
+        "system":[{"type":"text","text":"long prompt","cache_control":{"type":"ephemeral"}}],
+        "messages":[{"role":"user","content":"Hi"}],"temperature":1.0}"#;
+    let reply = Reply::text(MODEL, "native answer");
+    mock.push(reply.clone());
+    let response = provider
+        .send(native(body, false, Some("interleaved-thinking-2025-05-14")))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    let Reply::Message(expected) = reply else {
+        unreachable!()
+    };
+    assert_eq!(
+        full_json(response),
+        expected,
+        "the answer is Anthropic's own"
+    );
+    let call = &mock.calls()[0];
+    assert_eq!(call.body, Bytes::from(body), "the body goes as it came");
+    assert_eq!(call.header("x-api-key"), Some(KEY));
+    assert_eq!(call.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(
+        call.header("anthropic-beta"),
+        Some("beta-one,interleaved-thinking-2025-05-14")
+    );
+    assert_eq!(call.header("x-team"), Some("search"));
+
+    // Streams are Anthropic's events, byte for byte.
+    let response = provider
+        .send(native(
+            r#"{"model":"claude-sonnet-4-5","max_tokens":10,"stream":true,"messages":[]}"#,
+            true,
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.content_type.as_deref(), Some("text/event-stream"));
+    let UpstreamBody::Stream(mut stream) = response.body else {
+        panic!("expected a stream")
+    };
+    let mut text = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        text.extend_from_slice(&chunk.unwrap());
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("event: message_start\ndata: {"), "{text}");
+    assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    assert_eq!(mock.calls()[1].header("anthropic-beta"), Some("beta-one"));
+
+    // Errors keep their status and Anthropic's body.
+    mock.push(Reply::error(529, "overloaded_error", "Overloaded"));
+    let response = provider
+        .send(native(
+            r#"{"model":"m","max_tokens":1,"messages":[]}"#,
+            false,
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 529);
+    let body = full_json(response);
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "overloaded_error");
+}
+
+#[tokio::test]
+async fn other_kinds_do_not_serve_native_messages() {
+    let config = ProviderConfig {
+        name: Name::parse("m").unwrap(),
+        kind: "mock".into(),
+        base_url: None,
+        credential: None::<SecretRef>,
+        allow_private_network: false,
+        allow_http: false,
+        headers: Vec::new(),
+        options: Map::new(),
+    };
+    let mock = ProviderRegistry::standard()
+        .build(&config, None, &HttpSettings::default())
+        .unwrap();
+    assert!(!mock.supports(Operation::AnthropicMessages));
+    assert!(mock.supports(Operation::ChatCompletions));
 }

@@ -64,6 +64,7 @@ fn chat(stream: bool) -> UpstreamRequest {
         operation: Operation::ChatCompletions,
         body: Bytes::from(body.to_string()),
         stream,
+        client_headers: Default::default(),
     }
 }
 
@@ -134,6 +135,7 @@ async fn unmapped_models_use_their_own_name_as_deployment() {
             operation: Operation::Embeddings,
             body: Bytes::from(json!({"model": "text-embedding-3-small", "input": "x"}).to_string()),
             stream: false,
+            client_headers: Default::default(),
         })
         .await
         .unwrap();

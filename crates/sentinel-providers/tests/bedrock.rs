@@ -59,6 +59,7 @@ fn chat(body: Value, stream: bool) -> UpstreamRequest {
         operation: Operation::ChatCompletions,
         body: Bytes::from(body.to_string()),
         stream,
+        client_headers: Default::default(),
     }
 }
 
@@ -391,6 +392,7 @@ async fn unsupported_features_are_refused_before_sending() {
                 json!({"model": "amazon.titan-embed-text-v2:0", "input": "x"}).to_string(),
             ),
             stream: false,
+            client_headers: Default::default(),
         })
         .await
         .unwrap_err();

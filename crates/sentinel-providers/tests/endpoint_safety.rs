@@ -43,6 +43,7 @@ fn request() -> UpstreamRequest {
         operation: Operation::ChatCompletions,
         body: Bytes::from_static(br#"{"model":"m","messages":[]}"#),
         stream: false,
+        client_headers: Default::default(),
     }
 }
 

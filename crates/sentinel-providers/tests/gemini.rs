@@ -43,6 +43,7 @@ fn chat(body: Value) -> UpstreamRequest {
         operation: Operation::ChatCompletions,
         stream: body["stream"] == json!(true),
         body: Bytes::from(body.to_string()),
+        client_headers: Default::default(),
     }
 }
 
@@ -234,6 +235,7 @@ async fn embeddings_use_batch_embed_contents() {
                 json!({"model": "text-embedding-004", "input": ["one", "two"], "dimensions": 3})
                     .to_string(),
             ),
+            client_headers: Default::default(),
         })
         .await
         .unwrap();

@@ -56,6 +56,7 @@ fn chat(stream: bool) -> UpstreamRequest {
         operation: Operation::ChatCompletions,
         stream,
         body: Bytes::from(body.to_string()),
+        client_headers: Default::default(),
     }
 }
 
@@ -121,6 +122,7 @@ async fn embeddings_use_predict_and_report_tokens() {
                 json!({"model": "text-embedding-005", "input": ["a b c", "d e"], "dimensions": 5})
                     .to_string(),
             ),
+            client_headers: Default::default(),
         })
         .await
         .unwrap();

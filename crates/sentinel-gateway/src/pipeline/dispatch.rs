@@ -3,6 +3,13 @@
 //! outcome and reports it to the breaker; then Sentinel stops, retries or
 //! falls back, within `max_attempts`, the retry budget and the deadline.
 //!
+//! The request for each target is prepared up front by the caller (on
+//! `/v1/messages`: the client's body natively for providers that support
+//! it, a translated chat request for the others), so a fallback may change
+//! the wire format. A target that cannot take the request is skipped (and
+//! noted in the record); when no target can, the request is refused before
+//! any attempt.
+//!
 //! Invariants: the client receives exactly one response; attempts never
 //! exceed `max_attempts`; nothing is retried once a byte of an answer has
 //! reached the client (the stream's first chunk is read here, before
@@ -32,6 +39,8 @@ use crate::{
 pub(crate) struct Committed<'r> {
     pub(crate) response: UpstreamResponse,
     pub(crate) target: &'r TargetRuntime,
+    /// The operation sent, which is the wire format of the answer.
+    pub(crate) operation: Operation,
     /// The attempt was a half-open probe (a stream reports it when it ends).
     pub(crate) probe: bool,
 }
@@ -153,21 +162,40 @@ fn now_ms() -> i64 {
     crate::unix_millis()
 }
 
-/// Runs the attempt loop for one request.
+/// Runs the attempt loop for one request. `request_for` prepares the
+/// upstream request for a target, or says why that target cannot take it.
 pub(crate) async fn dispatch<'r>(
     route: &'r Route,
-    operation: Operation,
-    stream: bool,
-    body_for: impl Fn(&str) -> Bytes,
+    request_for: impl Fn(&TargetRuntime) -> Result<UpstreamRequest, ProviderError>,
     record: &mut RequestRecord,
     started: Instant,
 ) -> Result<Committed<'r>, GatewayError> {
+    let requests: Vec<Result<UpstreamRequest, ProviderError>> =
+        route.targets.iter().map(&request_for).collect();
+    if let Some(Err(first)) = requests.first()
+        && requests.iter().all(Result::is_err)
+    {
+        // Nothing to try: the client's request is the problem.
+        let provider = route
+            .targets
+            .first()
+            .map_or("", |t| t.provider_name.as_str());
+        return Err(Outcome::Failed(first.clone()).into_error(provider));
+    }
     let policy = &route.retry;
     let limits = route.timeouts;
     let deadline = started + Duration::from_millis(limits.total_ms);
     let order = order(route);
     lock(&route.budget).on_request(now_ms());
+    // The first target from `position` on that can take the request.
+    let next_servable = |position: usize| {
+        (position..position + order.len())
+            .map(|p| order[p % order.len()])
+            .find(|i| requests[*i].is_ok())
+            .unwrap_or(order[position % order.len()])
+    };
 
+    let mut noted_unservable = vec![false; route.targets.len()];
     let mut tried = vec![false; route.targets.len()];
     let mut attempts = 0u32;
     let mut position = 0usize;
@@ -185,6 +213,21 @@ pub(crate) async fn dispatch<'r>(
             let index = order[position % order.len()];
             position += 1;
             let target = &route.targets[index];
+            if let Err(error) = &requests[index] {
+                skipped += 1;
+                if !std::mem::replace(&mut noted_unservable[index], true) {
+                    record.attempts.push(AttemptRecord {
+                        provider: target.provider_name.clone(),
+                        upstream_model: target.upstream_model.clone(),
+                        outcome: "unservable".into(),
+                        started_ms: millis(started),
+                        error: Some(error.to_string()),
+                        next: Some("skipped: the request cannot be sent to this provider".into()),
+                        ..AttemptRecord::default()
+                    });
+                }
+                continue;
+            }
             let admission = lock(&target.endpoint).admit(&target.key, now_ms());
             match admission {
                 Admission::Allowed => break (index, false),
@@ -207,9 +250,21 @@ pub(crate) async fn dispatch<'r>(
         attempts += 1;
 
         let attempt_started = Instant::now();
-        let outcome = attempt(target, operation, stream, &body_for, limits, deadline).await;
+        let Ok(request) = requests[index].clone() else {
+            // Unreachable: the loop above only picks servable targets.
+            continue;
+        };
+        let operation = request.operation;
+        let outcome = attempt(target, request, limits, deadline).await;
         // A committed stream reports to its breaker when it ends.
-        if !(stream && matches!(outcome, Outcome::Ok(_))) {
+        let streaming = matches!(
+            &outcome,
+            Outcome::Ok(UpstreamResponse {
+                body: UpstreamBody::Stream(_),
+                ..
+            })
+        );
+        if !streaming {
             let failure = outcome.endpoint_failure();
             lock(&target.endpoint).record(&target.key, now_ms(), failure.as_deref(), probe);
         }
@@ -238,6 +293,7 @@ pub(crate) async fn dispatch<'r>(
             return Ok(Committed {
                 response,
                 target,
+                operation,
                 probe,
             });
         }
@@ -266,7 +322,7 @@ pub(crate) async fn dispatch<'r>(
         }
         // Fall back to an untried target without waiting; wait (backoff,
         // or the upstream's Retry-After) before trying a target again.
-        let next_index = order[position % order.len()];
+        let next_index = next_servable(position);
         let wait_ms = if tried[next_index] {
             retry_number += 1;
             let backoff = policy.backoff.delay_ms(retry_number, random());
@@ -325,18 +381,11 @@ pub(crate) async fn dispatch<'r>(
 /// One upstream call under the plan's time limits.
 async fn attempt(
     target: &TargetRuntime,
-    operation: Operation,
-    stream: bool,
-    body_for: &impl Fn(&str) -> Bytes,
+    request: UpstreamRequest,
     limits: sentinel_config::Timeouts,
     deadline: Instant,
 ) -> Outcome {
     let first_byte = (Instant::now() + Duration::from_millis(limits.first_byte_ms)).min(deadline);
-    let request = UpstreamRequest {
-        operation,
-        body: body_for(&target.upstream_model),
-        stream,
-    };
     let timeout = |what: &str| {
         Outcome::Failed(ProviderError::new(
             ProviderErrorKind::Timeout,
@@ -406,7 +455,63 @@ mod tests {
     };
 
     use super::*;
-    use crate::pipeline::scripted::{ALL, route};
+    use crate::pipeline::scripted::{ALL, Script, route};
+
+    /// An empty chat request for any target.
+    fn chat(_: &TargetRuntime) -> Result<UpstreamRequest, ProviderError> {
+        Ok(UpstreamRequest {
+            operation: Operation::ChatCompletions,
+            body: Bytes::new(),
+            stream: false,
+            client_headers: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn targets_that_cannot_take_the_request_are_skipped() {
+        let script = Arc::new(Mutex::new(VecDeque::from([Script::Status(500)])));
+        let calls = Arc::new(Mutex::new(0));
+        let route = route(2, 3, &script, &calls);
+        let refuse = |target: &TargetRuntime| {
+            if target.provider_name == "p1" {
+                Err(ProviderError::new(
+                    ProviderErrorKind::InvalidRequest,
+                    "thinking is not supported",
+                ))
+            } else {
+                chat(target)
+            }
+        };
+        let mut record = RequestRecord::default();
+        let committed = dispatch(&route, refuse, &mut record, Instant::now())
+            .await
+            .unwrap();
+        assert_eq!(committed.target.provider_name, "p0");
+        assert_eq!(*calls.lock().unwrap(), 2, "p0 failed, p1 skipped, p0 again");
+        let outcomes: Vec<&str> = record.attempts.iter().map(|a| a.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["server_error", "unservable", "ok"]);
+
+        // No target can take it: refused before any call.
+        let mut record = RequestRecord::default();
+        let error = dispatch(
+            &route,
+            |_| {
+                Err(ProviderError::new(
+                    ProviderErrorKind::InvalidRequest,
+                    "thinking is not supported",
+                ))
+            },
+            &mut record,
+            Instant::now(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(error.code, ErrorCode::InvalidRequest);
+        assert_eq!(error.message, "thinking is not supported");
+        assert!(record.attempts.is_empty());
+        assert_eq!(*calls.lock().unwrap(), 2);
+    }
 
     /// For every sequence of three upstream outcomes, every plan shape and
     /// every attempt limit: attempts never exceed the limit, each attempt is
@@ -424,15 +529,7 @@ mod tests {
                             let calls = Arc::new(Mutex::new(0));
                             let route = route(targets, max_attempts, &script, &calls);
                             let mut record = RequestRecord::default();
-                            let result = dispatch(
-                                &route,
-                                Operation::ChatCompletions,
-                                false,
-                                |_| Bytes::new(),
-                                &mut record,
-                                Instant::now(),
-                            )
-                            .await;
+                            let result = dispatch(&route, chat, &mut record, Instant::now()).await;
                             let made = *calls.lock().unwrap();
                             assert!(
                                 made >= 1 && made <= max_attempts,
@@ -483,17 +580,10 @@ mod tests {
         }
         let started = std::time::Instant::now();
         let mut record = RequestRecord::default();
-        let error = dispatch(
-            &route,
-            Operation::ChatCompletions,
-            false,
-            |_| Bytes::new(),
-            &mut record,
-            Instant::now(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let error = dispatch(&route, chat, &mut record, Instant::now())
+            .await
+            .err()
+            .unwrap();
         assert!(started.elapsed() < Duration::from_millis(50));
         assert_eq!(error.code, ErrorCode::NoHealthyRoute);
         assert!(error.retry_after.is_some());

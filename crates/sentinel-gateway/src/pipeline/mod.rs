@@ -13,6 +13,7 @@ pub(crate) mod decode;
 mod dispatch;
 mod guard;
 pub(crate) mod identify;
+mod messages;
 #[cfg(any(test, feature = "bench"))]
 pub(crate) mod scripted;
 mod stream;
@@ -29,7 +30,7 @@ use axum::{
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sentinel_core::{ErrorCode, RequestRecord};
-use sentinel_providers::{Operation, UpstreamBody, anthropic_ingress};
+use sentinel_providers::{Operation, UpstreamBody, UpstreamRequest, anthropic_ingress};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -37,7 +38,7 @@ use self::{decode::ModelRequest, stream::RecordedStream};
 use crate::{
     Gateway,
     error::{ClientApi, GatewayError},
-    sse::Usage,
+    sse::{SseTap, Usage},
 };
 pub(crate) use stream::millis;
 
@@ -75,9 +76,14 @@ pub(crate) async fn dispatch_for_bench(
 ) -> bool {
     dispatch::dispatch(
         route,
-        Operation::ChatCompletions,
-        false,
-        |_| Bytes::new(),
+        |_| {
+            Ok(sentinel_providers::UpstreamRequest {
+                operation: Operation::ChatCompletions,
+                body: Bytes::new(),
+                stream: false,
+                client_headers: Default::default(),
+            })
+        },
         record,
         Instant::now(),
     )
@@ -90,11 +96,14 @@ pub(crate) async fn dispatch_for_bench(
 pub(crate) enum Ingress {
     ChatCompletions,
     Embeddings,
-    /// Anthropic's `POST /v1/messages`, translated to and from chat completions.
+    /// Anthropic's `POST /v1/messages`: native to providers that support
+    /// it, translated to and from chat completions for the others.
     AnthropicMessages,
 }
 
 impl Ingress {
+    /// The operation of an OpenAI-format request (`/v1/messages` chooses
+    /// per target, see [`messages`]).
     fn operation(self) -> Operation {
         match self {
             Self::Embeddings => Operation::Embeddings,
@@ -190,13 +199,10 @@ async fn run(
     let principal = identify::identify(&snapshot, &parts.headers, &parts.uri, record.time, record)?;
 
     // accept: bounded body
-    let mut body = read_body(body, gw.max_body_bytes()).await?;
-    let operation = ingress.operation();
-    if ingress == Ingress::AnthropicMessages {
-        body = anthropic_to_chat(&body)?;
-    }
+    let body = read_body(body, gw.max_body_bytes()).await?;
 
-    // decode
+    // decode (an Anthropic body has `model` and `stream` too; it is
+    // translated per target at dispatch, when the target is not native)
     let mut request = ModelRequest::decode(body).map_err(|e| {
         let code = match e {
             decode::DecodeError::Json(_) | decode::DecodeError::NotAnObject => {
@@ -208,9 +214,12 @@ async fn run(
     })?;
     record.requested_model = Some(request.model.clone());
     record.stream = request.stream;
-    // Every stream asks for usage; a client that did not ask never sees it.
-    let strip_usage =
-        request.stream && request.ensure_stream_usage() && ingress == Ingress::ChatCompletions;
+    // Every OpenAI stream asks for usage; a client that did not ask never
+    // sees it. (Anthropic streams always report usage.)
+    let strip_usage = ingress != Ingress::AnthropicMessages
+        && request.stream
+        && request.ensure_stream_usage()
+        && ingress == Ingress::ChatCompletions;
 
     // route
     let env = &principal.env;
@@ -238,15 +247,26 @@ async fn run(
         request_id = %record.id, key_id = %principal.key_id, app_id = %principal.app_id,
         model = %request.model, plan = %route.plan, "dispatching"
     );
+    let messages = (ingress == Ingress::AnthropicMessages)
+        .then(|| messages::Messages::new(&request, route, &parts.headers));
+    let operation = ingress.operation();
     let committed = dispatch::dispatch(
         route,
-        operation,
-        request.stream,
-        |m| request.body_for(m),
+        |target| match &messages {
+            Some(messages) => messages.request_for(target),
+            None => Ok(UpstreamRequest {
+                operation,
+                body: request.body_for(&target.upstream_model),
+                stream: request.stream,
+                client_headers: Default::default(),
+            }),
+        },
         record,
         started,
     )
     .await?;
+    // A native answer is already in the client's format.
+    let native = committed.operation == Operation::AnthropicMessages;
     let response = committed.response;
 
     // respond
@@ -256,12 +276,17 @@ async fn run(
         .unwrap_or_else(|| "application/json".to_owned());
     match response.body {
         UpstreamBody::Full(mut body) => {
-            if let Some(usage) = usage_of(&body) {
+            let usage = if native {
+                crate::sse::anthropic_usage(&body)
+            } else {
+                usage_of(&body)
+            };
+            if let Some(usage) = usage {
                 record.prompt_tokens = usage.prompt_tokens;
                 record.completion_tokens = usage.completion_tokens;
                 record.total_tokens = usage.total_tokens;
             }
-            if ingress == Ingress::AnthropicMessages {
+            if ingress == Ingress::AnthropicMessages && !native {
                 body = chat_to_anthropic(&body)?;
             }
             let response = Response::builder()
@@ -277,6 +302,7 @@ async fn run(
         UpstreamBody::Stream(stream) => {
             let encoder: Option<Box<dyn sentinel_providers::stream::StreamTranslator>> =
                 match ingress {
+                    Ingress::AnthropicMessages if native => None,
                     Ingress::AnthropicMessages => Some(Box::new(
                         anthropic_ingress::MessagesStreamTranslator::new()
                             .with_model(request.model.clone()),
@@ -287,19 +313,26 @@ async fn run(
             let id = record.id.clone();
             let record = std::mem::take(record);
             let target = committed.target;
-            let body = Body::from_stream(RecordedStream::new(
-                stream,
-                record,
-                started,
-                gw.records().clone(),
-                stream::BreakerReport {
-                    endpoint: target.endpoint.clone(),
-                    key: target.key.clone(),
-                    probe: committed.probe,
-                },
-                encoder,
-                ingress.api(),
-            ));
+            let body = Body::from_stream(
+                RecordedStream::new(
+                    stream,
+                    record,
+                    started,
+                    gw.records().clone(),
+                    stream::BreakerReport {
+                        endpoint: target.endpoint.clone(),
+                        key: target.key.clone(),
+                        probe: committed.probe,
+                    },
+                    encoder,
+                    ingress.api(),
+                )
+                .with_tap(if native {
+                    SseTap::anthropic()
+                } else {
+                    SseTap::default()
+                }),
+            );
             let response = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "text/event-stream")
@@ -313,22 +346,6 @@ async fn run(
             Ok(Reply::Streaming(response, id))
         }
     }
-}
-
-/// An Anthropic Messages request as an OpenAI chat request. Streams ask
-/// for usage so the final `message_delta` carries real token counts.
-fn anthropic_to_chat(body: &[u8]) -> Result<Bytes, GatewayError> {
-    let mut chat = anthropic_ingress::to_chat_request(body)
-        .map_err(|e| GatewayError::new(ErrorCode::InvalidRequest, e.to_string()))?;
-    if chat.stream == Some(true) {
-        chat.stream_options = Some(sentinel_providers::chat::StreamOptions {
-            include_usage: true,
-        });
-    }
-    serde_json::to_vec(&chat).map(Bytes::from).map_err(|e| {
-        GatewayError::new(ErrorCode::Internal, "could not translate the request")
-            .with_detail(e.to_string())
-    })
 }
 
 /// A complete OpenAI answer as an Anthropic Messages response.

@@ -1,5 +1,6 @@
 //! respond (streaming): upstream SSE chunks go to the client as they arrive,
-//! through a tap that notes usage and completion. The request record is
+//! through a tap that notes usage and completion (in the upstream's wire
+//! format: OpenAI chunks, or Anthropic events on native `/v1/messages`). The request record is
 //! finished when the stream ends or the client goes away, whichever is first.
 
 use std::{
@@ -104,6 +105,12 @@ impl RecordedStream {
                 breaker,
             },
         }
+    }
+
+    /// Taps the upstream stream with `tap` (the default reads OpenAI chunks).
+    pub(crate) fn with_tap(mut self, tap: SseTap) -> Self {
+        self.state.tap = tap;
+        self
     }
 }
 

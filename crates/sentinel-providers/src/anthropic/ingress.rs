@@ -1,7 +1,7 @@
 //! Ingress translation for the gateway's Anthropic-style `POST /v1/messages`
-//! route: an Anthropic Messages request becomes an OpenAI [`ChatRequest`]
-//! (which then goes through the same pipeline and providers as any chat
-//! request), and the OpenAI answer is turned back into Anthropic's format
+//! route, used for targets that do not take Anthropic Messages natively: an
+//! Anthropic Messages request becomes an OpenAI [`ChatRequest`] (which then
+//! goes through the same pipeline and providers as any chat request), and the OpenAI answer is turned back into Anthropic's format
 //! ([`to_messages_response`], [`stream::MessagesStreamTranslator`],
 //! [`error_body`]). Everything here is pure: no I/O, no clock.
 //!

@@ -6,8 +6,16 @@
 //! stream ([`stream`]); error bodies become OpenAI-shaped with the status
 //! kept ([`error`]). Embeddings do not exist at Anthropic and are refused.
 //!
+//! Native ([`Operation::AnthropicMessages`]): the gateway's `/v1/messages`
+//! requests are sent as the client wrote them (only `model` rewritten, by the
+//! gateway), with Sentinel's `x-api-key` and `anthropic-version`; the
+//! configured `anthropic-beta` names are merged with the client's (the one
+//! client header forwarded, validated name by name). The answer, streamed or
+//! not, error bodies included, comes back untouched with its status.
+//!
 //! Ingress ([`ingress`]): pure functions for the gateway's Anthropic-style
-//! `/v1/messages` route, from Anthropic's format to OpenAI's and back.
+//! `/v1/messages` route when the target is not native, from Anthropic's
+//! format to OpenAI's and back.
 //!
 //! Configuration: `credential` is required; `base_url` defaults to
 //! `https://api.anthropic.com` (a base ending in `/v1` is accepted too).
@@ -190,11 +198,8 @@ impl ProviderKind for AnthropicKind {
                 .map_err(|_| invalid("anthropic_version is not a valid header value".into()))?,
         )];
         if let Some(beta) = &options.beta {
-            headers.push((
-                HeaderName::from_static("anthropic-beta"),
-                HeaderValue::try_from(beta.as_str())
-                    .map_err(|_| invalid("anthropic_beta is not a valid header value".into()))?,
-            ));
+            HeaderValue::try_from(beta.as_str())
+                .map_err(|_| invalid("anthropic_beta is not a valid header value".into()))?;
         }
         for (name, value) in &config.headers {
             let name = HeaderName::try_from(name.as_str())
@@ -210,6 +215,7 @@ impl ProviderKind for AnthropicKind {
             messages_url: messages_url(&base_url),
             api_key,
             headers,
+            beta: options.beta,
             default_max_tokens: options.default_max_tokens,
             client,
         }))
@@ -238,7 +244,10 @@ fn now_secs() -> u64 {
 struct Anthropic {
     messages_url: Url,
     api_key: HeaderValue,
+    /// `anthropic-version` and the configured custom headers.
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// The configured `anthropic-beta` names, comma-separated.
+    beta: Option<String>,
     default_max_tokens: u64,
     client: reqwest::Client,
 }
@@ -267,15 +276,155 @@ fn json_body(
     }
 }
 
+/// Longest `anthropic-beta` value sent upstream, configured and client
+/// names together.
+const MAX_BETA_LEN: usize = 1024;
+
+/// The configured beta names followed by the client's, each once. A client
+/// name must look like a beta name (`[A-Za-z0-9._-]`, e.g.
+/// `interleaved-thinking-2025-05-14`); anything else is refused rather than
+/// dropped, so a client never silently loses a feature it asked for.
+fn merged_beta(
+    configured: Option<&str>,
+    client: &http::HeaderMap,
+) -> Result<Option<String>, ProviderError> {
+    let refuse = |why: &str| {
+        ProviderError::new(
+            ProviderErrorKind::InvalidRequest,
+            format!("the anthropic-beta header {why}"),
+        )
+    };
+    let mut names: Vec<&str> = configured
+        .map(|c| c.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    for value in client.get_all("anthropic-beta") {
+        let value = value
+            .to_str()
+            .map_err(|_| refuse("is not printable ASCII"))?;
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let valid = name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !valid {
+                return Err(refuse(&format!(
+                    "holds {:?}, which is not a beta name",
+                    name.chars().take(64).collect::<String>()
+                )));
+            }
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let joined = names.join(",");
+    if joined.len() > MAX_BETA_LEN {
+        return Err(refuse(&format!("is longer than {MAX_BETA_LEN} bytes")));
+    }
+    Ok((!joined.is_empty()).then_some(joined))
+}
+
+impl Anthropic {
+    /// A POST to the Messages endpoint with Sentinel's credential, the
+    /// version and the configured headers (no beta, no body).
+    fn post(&self, stream: bool) -> reqwest::RequestBuilder {
+        let mut builder = self
+            .client
+            .post(self.messages_url.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                header::ACCEPT,
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .header("x-api-key", self.api_key.clone());
+        for (name, value) in &self.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        builder
+    }
+
+    /// Native passthrough: the body as the gateway hands it over (the
+    /// client's bytes, `model` rewritten) and the answer untouched: status,
+    /// JSON body, SSE events and Anthropic's own error bodies.
+    async fn send_native(
+        &self,
+        request: UpstreamRequest,
+    ) -> Result<UpstreamResponse, ProviderError> {
+        let beta = merged_beta(self.beta.as_deref(), &request.client_headers)?;
+        let mut builder = self.post(request.stream).body(request.body);
+        if let Some(beta) = beta {
+            builder = builder.header("anthropic-beta", beta);
+        }
+        let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
+        let status = response.status().as_u16();
+        let upstream_request_id = request_id(&response);
+        if !(200..300).contains(&status) {
+            let retry_after = crate::http_client::retry_after(response.headers());
+            let body = read_capped(response, MAX_RESPONSE_BYTES).await?;
+            return Ok(json_body(status, upstream_request_id, retry_after, body));
+        }
+        if request.stream {
+            if !is_event_stream(&response) {
+                return Err(ProviderError::new(
+                    ProviderErrorKind::Protocol,
+                    "anthropic answered a stream request without an event stream",
+                ));
+            }
+            return Ok(UpstreamResponse {
+                status,
+                content_type: Some("text/event-stream".into()),
+                upstream_request_id,
+                retry_after: None,
+                body: UpstreamBody::Stream(Box::pin(
+                    response.bytes_stream().map_err(ProviderError::from_reqwest),
+                )),
+            });
+        }
+        let body = read_capped(response, MAX_RESPONSE_BYTES).await?;
+        Ok(json_body(status, upstream_request_id, None, body))
+    }
+}
+
+/// Anthropic's `request-id` header.
+fn request_id(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/event-stream"))
+}
+
 #[async_trait::async_trait]
 impl Provider for Anthropic {
     fn kind(&self) -> &'static str {
         convert::KIND
     }
 
+    fn supports(&self, operation: Operation) -> bool {
+        matches!(
+            operation,
+            Operation::ChatCompletions | Operation::AnthropicMessages
+        )
+    }
+
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
-        if request.operation == Operation::Embeddings {
-            return Err(ProviderError::unsupported(convert::KIND, "embeddings"));
+        match request.operation {
+            Operation::ChatCompletions => {}
+            Operation::AnthropicMessages => return self.send_native(request).await,
+            Operation::Embeddings => {
+                return Err(ProviderError::unsupported(convert::KIND, "embeddings"));
+            }
         }
         let chat: ChatRequest = serde_json::from_slice(&request.body).map_err(|e| {
             ProviderError::new(
@@ -291,30 +440,13 @@ impl Provider for Anthropic {
                 format!("cannot encode: {e}"),
             )
         })?;
-        let mut builder = self
-            .client
-            .post(self.messages_url.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(
-                header::ACCEPT,
-                if request.stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .header("x-api-key", self.api_key.clone())
-            .body(body);
-        for (name, value) in &self.headers {
-            builder = builder.header(name.clone(), value.clone());
+        let mut builder = self.post(request.stream).body(body);
+        if let Some(beta) = &self.beta {
+            builder = builder.header("anthropic-beta", beta.as_str());
         }
         let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
         let status = response.status().as_u16();
-        let upstream_request_id = response
-            .headers()
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let upstream_request_id = request_id(&response);
         if !(200..300).contains(&status) {
             let retry_after = crate::http_client::retry_after(response.headers());
             let body = read_capped(response, MAX_RESPONSE_BYTES).await?;
@@ -322,12 +454,7 @@ impl Provider for Anthropic {
             return Ok(json_body(status, upstream_request_id, retry_after, body));
         }
         if request.stream {
-            let is_event_stream = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| t.starts_with("text/event-stream"));
-            if !is_event_stream {
+            if !is_event_stream(&response) {
                 return Err(ProviderError::new(
                     ProviderErrorKind::Protocol,
                     "anthropic answered a stream request without an event stream",

@@ -354,3 +354,33 @@ fn messages_url_appends_v1_once() {
         );
     }
 }
+
+#[test]
+fn client_betas_are_merged_after_the_configured_ones_once() {
+    let mut client = http::HeaderMap::new();
+    client.append(
+        "anthropic-beta",
+        http::HeaderValue::from_static(
+            "interleaved-thinking-2025-05-14, prompt-caching-2024-07-31",
+        ),
+    );
+    client.append(
+        "anthropic-beta",
+        http::HeaderValue::from_static("context-1m-2025-08-07"),
+    );
+    assert_eq!(
+        super::merged_beta(Some("prompt-caching-2024-07-31"), &client).unwrap(),
+        Some(
+            "prompt-caching-2024-07-31,interleaved-thinking-2025-05-14,context-1m-2025-08-07"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        super::merged_beta(None, &http::HeaderMap::new()).unwrap(),
+        None
+    );
+    let mut bad = http::HeaderMap::new();
+    bad.insert("anthropic-beta", http::HeaderValue::from_static("a b"));
+    let error = super::merged_beta(None, &bad).unwrap_err();
+    assert_eq!(error.kind, crate::ProviderErrorKind::InvalidRequest);
+}

@@ -248,6 +248,8 @@ impl AzureOpenAi {
         let tail: &[&str] = match operation {
             Operation::ChatCompletions => &["chat", "completions"],
             Operation::Embeddings => &["embeddings"],
+            // Refused in `send` before a URL is built.
+            Operation::AnthropicMessages => &[],
         };
         if let Ok(mut segments) = url.path_segments_mut() {
             segments
@@ -285,6 +287,12 @@ impl Provider for AzureOpenAi {
     }
 
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
+        if request.operation == Operation::AnthropicMessages {
+            return Err(ProviderError::unsupported(
+                KIND,
+                "native Anthropic Messages",
+            ));
+        }
         let model = model_of(&request.body)?;
         let url = self.url(self.deployment(&model), request.operation);
         let builder = json_post(&self.client, &url, &request, &self.headers)

@@ -257,8 +257,15 @@ impl Provider for Bedrock {
     }
 
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
-        if request.operation == Operation::Embeddings {
-            return Err(ProviderError::unsupported(KIND, "embeddings"));
+        match request.operation {
+            Operation::ChatCompletions => {}
+            Operation::Embeddings => return Err(ProviderError::unsupported(KIND, "embeddings")),
+            Operation::AnthropicMessages => {
+                return Err(ProviderError::unsupported(
+                    KIND,
+                    "native Anthropic Messages",
+                ));
+            }
         }
         let chat: ChatRequest = serde_json::from_slice(&request.body).map_err(|e| {
             ProviderError::new(

@@ -176,6 +176,10 @@ impl Provider for Gemini {
 
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
         match request.operation {
+            Operation::AnthropicMessages => Err(ProviderError::unsupported(
+                KIND,
+                "native Anthropic Messages",
+            )),
             Operation::ChatCompletions => {
                 let (body, context) = convert::chat_request(KIND, &request.body)?;
                 let model = convert::model_segment(&context.model)?;

@@ -172,6 +172,10 @@ impl Provider for Mock {
                 body: UpstreamBody::Stream(reply::chat_stream(&body, &self.options)),
             }),
             Operation::ChatCompletions => Ok(json_response(200, reply::chat(&body))),
+            Operation::AnthropicMessages => Err(ProviderError::unsupported(
+                "mock",
+                "native Anthropic Messages",
+            )),
         }
     }
 }

@@ -36,6 +36,7 @@ async fn chat_echoes_the_last_user_message_with_usage() {
             operation: Operation::ChatCompletions,
             body: chat_body(false, false),
             stream: false,
+            client_headers: Default::default(),
         })
         .await
         .unwrap();
@@ -61,6 +62,7 @@ async fn stream_has_role_content_finish_usage_and_done() {
             operation: Operation::ChatCompletions,
             body: chat_body(true, true),
             stream: true,
+            client_headers: Default::default(),
         })
         .await
         .unwrap();
@@ -100,6 +102,7 @@ async fn stream_without_include_usage_has_no_usage_chunk() {
             operation: Operation::ChatCompletions,
             body: chat_body(true, false),
             stream: true,
+            client_headers: Default::default(),
         })
         .await
         .unwrap();
@@ -124,6 +127,7 @@ async fn fail_status_answers_with_an_openai_error() {
         operation: Operation::ChatCompletions,
         body: chat_body(false, false),
         stream: false,
+        client_headers: Default::default(),
     })
     .await
     .unwrap();
@@ -138,6 +142,7 @@ async fn embeddings_are_deterministic_unit_vectors() {
         operation: Operation::Embeddings,
         body,
         stream: false,
+        client_headers: Default::default(),
     };
     let m = mock(MockOptions {
         embedding_dims: 16,

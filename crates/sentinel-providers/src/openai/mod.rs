@@ -127,6 +127,12 @@ impl Provider for OpenAi {
         let url = match request.operation {
             Operation::ChatCompletions => &self.chat_url,
             Operation::Embeddings => &self.embeddings_url,
+            Operation::AnthropicMessages => {
+                return Err(ProviderError::unsupported(
+                    self.kind,
+                    "native Anthropic Messages",
+                ));
+            }
         };
         let mut builder = json_post(&self.client, url, &request, &self.headers);
         if let Some(auth) = &self.auth {

@@ -284,6 +284,10 @@ impl Provider for Vertex {
 
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
         match request.operation {
+            Operation::AnthropicMessages => Err(ProviderError::unsupported(
+                KIND,
+                "native Anthropic Messages",
+            )),
             Operation::ChatCompletions => {
                 let (body, context) = gconvert::chat_request(KIND, &request.body)?;
                 let model = gconvert::model_segment(&context.model)?;
