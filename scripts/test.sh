@@ -58,4 +58,4 @@ command -v psql >/dev/null 2>&1 || apt_install postgresql-client
 ensure_postgres
 ensure_redis
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

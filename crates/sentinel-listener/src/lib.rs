@@ -189,9 +189,11 @@ mod tests {
 
     #[tokio::test]
     async fn drain_waits_for_in_flight_requests() {
+        let (entered, mut arrived) = tokio::sync::mpsc::channel::<()>(1);
         let router = Router::new().route(
             "/slow",
-            get(|| async {
+            get(move || async move {
+                let _ = entered.send(()).await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 "done"
             }),
@@ -205,7 +207,8 @@ mod tests {
                 .await
                 .unwrap()
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Shut down only once the request is in flight.
+        arrived.recv().await.unwrap();
         shutdown.cancel();
         assert_eq!(request.await.unwrap(), "done");
         assert_eq!(task.await.unwrap(), Drain::Complete);
@@ -217,9 +220,11 @@ mod tests {
 
     #[tokio::test]
     async fn drain_gives_up_at_the_deadline() {
+        let (entered, mut arrived) = tokio::sync::mpsc::channel::<()>(1);
         let router = Router::new().route(
             "/forever",
-            get(|| async {
+            get(move || async move {
+                let _ = entered.send(()).await;
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 "never"
             }),
@@ -231,7 +236,7 @@ mod tests {
         let (addr, shutdown, task) = start(router, limits).await;
         let _request =
             tokio::spawn(async move { reqwest::get(format!("http://{addr}/forever")).await });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        arrived.recv().await.unwrap();
         shutdown.cancel();
         assert_eq!(task.await.unwrap(), Drain::DeadlineExceeded);
     }

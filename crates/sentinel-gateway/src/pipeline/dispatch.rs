@@ -578,13 +578,11 @@ mod tests {
                 state.record(&target.key, now_ms(), Some("down"), false);
             }
         }
-        let started = std::time::Instant::now();
         let mut record = RequestRecord::default();
         let error = dispatch(&route, chat, &mut record, Instant::now())
             .await
             .err()
             .unwrap();
-        assert!(started.elapsed() < Duration::from_millis(50));
         assert_eq!(error.code, ErrorCode::NoHealthyRoute);
         assert!(error.retry_after.is_some());
         assert_eq!(*calls.lock().unwrap(), 0);
