@@ -6,10 +6,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroU32;
 
 use http::{HeaderName, HeaderValue};
-use sentinel_core::Name;
+use sentinel_core::{
+    Name, Price,
+    price::{MAX_USD_PER_MTOK, parse_usd_micros},
+};
 use url::Url;
 
-use crate::document::{RawEnvDocument, RawProvider, RawRoutePlan, parse_document};
+use crate::document::{RawEnvDocument, RawPrice, RawProvider, RawRoutePlan, parse_document};
 use crate::env::{
     EnvConfig, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy, Target,
     Timeouts,
@@ -89,8 +92,51 @@ pub fn compile_raw(
         }
     }
 
+    let mut prices = BTreeMap::new();
+    for (model, price) in &raw.prices {
+        if let Some(compiled) = compile_price(model, price, &mut errors) {
+            prices.insert(model.clone(), compiled);
+        }
+        let targeted = raw
+            .route_plans
+            .values()
+            .any(|plan| plan.targets.iter().any(|t| t.model == *model));
+        if !targeted {
+            warnings.push(ConfigWarning::new(
+                format!("prices.{model}"),
+                "no route plan target uses this upstream model",
+            ));
+        }
+    }
+
     ConfigErrors::new(errors).into_result()?;
-    Ok((EnvConfig::new(providers, route_plans), warnings))
+    Ok((EnvConfig::new(providers, route_plans, prices), warnings))
+}
+
+/// Checks one `prices:` entry: a valid model name and two exact decimal
+/// amounts of USD per million tokens, each from 0 to 10 000.
+fn compile_price(model: &str, raw: &RawPrice, errors: &mut Vec<ConfigError>) -> Option<Price> {
+    let at = format!("prices.{model}");
+    let before = errors.len();
+    if let Some(problem) = model_name_problem(model) {
+        errors.push(ConfigError::new(&at, problem));
+    }
+    let mut amount = |field: &str, text: &str| {
+        parse_usd_micros(text, MAX_USD_PER_MTOK)
+            .map_err(|e| {
+                errors.push(ConfigError::new(
+                    format!("{at}.{field}"),
+                    format!("{e} (USD per million tokens; got {text:?})"),
+                ));
+            })
+            .ok()
+    };
+    let input = amount("input_per_mtok", &raw.input_per_mtok.0);
+    let output = amount("output_per_mtok", &raw.output_per_mtok.0);
+    if errors.len() > before {
+        return None;
+    }
+    Some(Price::new(input?, output?))
 }
 
 fn compile_provider(

@@ -6,17 +6,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;
 
-use sentinel_core::Name;
+use sentinel_core::{Name, Price};
 use serde_json::{Map, Value};
 use url::Url;
 
-/// A validated environment config: providers and route plans by name, plus an
-/// index from requested model name to route plan.
+/// A validated environment config: providers and route plans by name, an
+/// index from requested model name to route plan, and the environment's
+/// prices by upstream model name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EnvConfig {
     providers: BTreeMap<Name, ProviderConfig>,
     route_plans: BTreeMap<Name, RoutePlan>,
     by_model: HashMap<String, Name>,
+    prices: BTreeMap<String, Price>,
 }
 
 impl EnvConfig {
@@ -26,6 +28,7 @@ impl EnvConfig {
     pub(crate) fn new(
         providers: BTreeMap<Name, ProviderConfig>,
         route_plans: BTreeMap<Name, RoutePlan>,
+        prices: BTreeMap<String, Price>,
     ) -> Self {
         let by_model = route_plans
             .values()
@@ -35,7 +38,19 @@ impl EnvConfig {
             providers,
             route_plans,
             by_model,
+            prices,
         }
+    }
+
+    /// The environment's own prices, by upstream model name.
+    pub fn prices(&self) -> &BTreeMap<String, Price> {
+        &self.prices
+    }
+
+    /// The environment's price for an upstream model (exact name match);
+    /// it overrides Sentinel's built-in price.
+    pub fn price(&self, upstream_model: &str) -> Option<Price> {
+        self.prices.get(upstream_model).copied()
     }
 
     /// Providers by name.

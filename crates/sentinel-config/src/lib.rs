@@ -1,5 +1,5 @@
 //! Sentinel's configuration, parsed and validated: the per-environment
-//! config document (YAML: providers and route plans, SPEC §8) and the server
+//! config document (YAML: providers, route plans and prices, SPEC §8) and the server
 //! config file (TOML, with `SENTINEL_*` environment overrides).
 //!
 //! Raw serde types ([`RawEnvDocument`], [`ServerConfig`]'s file form) go in;
@@ -28,8 +28,8 @@ pub mod testing;
 
 pub use compile::{CompileContext, MAX_MODEL_NAME_CHARS, ProviderCatalog, compile, compile_raw};
 pub use document::{
-    MAX_DOCUMENT_BYTES, RawCircuitBreaker, RawEnvDocument, RawProvider, RawRetry, RawRoutePlan,
-    RawTarget, RawTimeouts, parse_document,
+    MAX_DOCUMENT_BYTES, RawCircuitBreaker, RawDecimal, RawEnvDocument, RawPrice, RawProvider,
+    RawRetry, RawRoutePlan, RawTarget, RawTimeouts, parse_document,
 };
 pub use env::{
     EnvConfig, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy, Target,

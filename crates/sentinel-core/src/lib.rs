@@ -1,6 +1,7 @@
 //! Sentinel's vocabulary: the domain types every other crate speaks
 //! (organizations, environments, applications, keys, request records, audit
-//! events), the client-key format, and the table of client-visible errors.
+//! events), the client-key format, the table of client-visible errors, and
+//! prices and costs in exact integer micro-USD.
 //!
 //! Invariant: this crate does no I/O, never reads the clock and never draws
 //! randomness. Functions that need time take `now` (unix milliseconds) and
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod key;
 pub mod name;
+pub mod price;
 pub mod record;
 pub mod retry;
 
@@ -18,6 +20,7 @@ pub use domain::*;
 pub use error::{ErrorCode, ErrorKind};
 pub use key::{ClientKey, KeyDigest, KeyParseError};
 pub use name::{Name, NameError};
+pub use price::{Price, PriceSource, cost_micros};
 pub use record::{AttemptRecord, RequestRecord};
 
 /// Milliseconds since the unix epoch, the one time unit stored and compared.

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::UnixMillis;
+use crate::{
+    UnixMillis,
+    price::{PRICE_SOURCE_UNKNOWN, Price, PriceSource},
+};
 
 /// What happened to one data-plane request, as operators triage it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,12 +39,51 @@ pub struct RequestRecord {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
+    /// What the request cost, in micro-USD (1 USD = 1 000 000), from the
+    /// tokens above and the target's price. `None` when the price or the
+    /// token counts are unknown; never estimated.
+    #[serde(default)]
+    pub cost_micros: Option<i64>,
+    /// Where the price came from: `builtin`, `environment`, or `unknown`
+    /// (the target's upstream model has no price). `None` when no target
+    /// answered.
+    #[serde(default)]
+    pub price_source: Option<String>,
     pub latency_ms: i64,
     pub ttfb_ms: Option<i64>,
     pub client_addr: Option<String>,
     pub route_plan: Option<String>,
     pub config_revision: Option<i64>,
     pub attempts: Vec<AttemptRecord>,
+}
+
+impl RequestRecord {
+    /// Fills in `cost_micros` and `price_source` from the recorded token
+    /// counts and the price of the target that answered (`None`: the model
+    /// has no known price). With `prompt_only` (embeddings) only prompt
+    /// tokens are charged. The cost stays `None` when a needed token count
+    /// is missing or negative, or the prompt is beyond what the price covers.
+    pub fn set_cost(&mut self, price: Option<(&Price, PriceSource)>, prompt_only: bool) {
+        let Some((price, source)) = price else {
+            self.price_source = Some(PRICE_SOURCE_UNKNOWN.to_owned());
+            self.cost_micros = None;
+            return;
+        };
+        self.price_source = Some(source.as_str().to_owned());
+        let tokens = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+        let prompt = tokens(self.prompt_tokens);
+        let completion = if prompt_only {
+            Some(0)
+        } else {
+            tokens(self.completion_tokens)
+        };
+        self.cost_micros = match (prompt, completion) {
+            (Some(prompt), Some(completion)) => price
+                .cost(prompt, completion)
+                .map(|cost| i64::try_from(cost).unwrap_or(i64::MAX)),
+            _ => None,
+        };
+    }
 }
 
 /// One upstream call made for a request.
@@ -62,4 +104,56 @@ pub struct AttemptRecord {
     /// `fallback: timeout`, `stop: retry budget exhausted`.
     #[serde(default)]
     pub next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn records_stored_before_costs_existed_still_load() {
+        let old = r#"{"id":"r","org_id":"o","time":1,"env_id":null,"env_name":null,"app_id":null,
+            "app_name":null,"key_id":null,"ingress":"chat_completions","requested_model":null,
+            "provider":null,"upstream_model":null,"upstream_status":null,"status":200,
+            "error_code":null,"error_detail":null,"stream":false,"stream_completed":null,
+            "prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"latency_ms":4,
+            "ttfb_ms":null,"client_addr":null,"route_plan":null,"config_revision":null,"attempts":[]}"#;
+        let record: RequestRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.cost_micros, None);
+        assert_eq!(record.price_source, None);
+        assert_eq!(record.total_tokens, Some(3));
+    }
+
+    #[test]
+    fn costs_follow_tokens_and_price() {
+        let price = Price::new(2_500_000, 10_000_000);
+        let mut record = RequestRecord {
+            prompt_tokens: Some(11),
+            completion_tokens: Some(3),
+            ..RequestRecord::default()
+        };
+        record.set_cost(Some((&price, PriceSource::Environment)), false);
+        assert_eq!(record.cost_micros, Some(58));
+        assert_eq!(record.price_source.as_deref(), Some("environment"));
+
+        // Embeddings: prompt tokens only, even when completion is missing.
+        record.completion_tokens = None;
+        record.set_cost(Some((&price, PriceSource::Builtin)), true);
+        assert_eq!(record.cost_micros, Some(28));
+        // A chat answer without completion tokens has no cost.
+        record.set_cost(Some((&price, PriceSource::Builtin)), false);
+        assert_eq!(record.cost_micros, None);
+        assert_eq!(record.price_source.as_deref(), Some("builtin"));
+
+        record.completion_tokens = Some(-1);
+        record.set_cost(Some((&price, PriceSource::Builtin)), false);
+        assert_eq!(record.cost_micros, None);
+
+        record.completion_tokens = Some(3);
+        record.set_cost(None, false);
+        assert_eq!(record.cost_micros, None);
+        assert_eq!(record.price_source.as_deref(), Some("unknown"));
+    }
 }

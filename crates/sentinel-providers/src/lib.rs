@@ -18,6 +18,7 @@ mod gemini;
 mod http_client;
 mod mock;
 mod openai;
+mod prices;
 mod registry;
 pub mod sse;
 pub mod stream;

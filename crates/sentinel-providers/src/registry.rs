@@ -3,6 +3,7 @@
 use std::{fmt, sync::Arc};
 
 use sentinel_config::{ConfigError, ProviderCatalog, ProviderConfig, RawProvider};
+use sentinel_core::Price;
 
 use crate::{
     BuildError, Credential, HttpSettings, Provider, anthropic::AnthropicKind,
@@ -27,6 +28,13 @@ pub trait ProviderKind: Send + Sync + fmt::Debug {
         credential: Option<Credential>,
         http: &HttpSettings,
     ) -> Result<Arc<dyn Provider>, BuildError>;
+
+    /// The built-in list price of an upstream model on this kind, if known
+    /// (the table in `prices.rs`); `None` means no cost is recorded for it
+    /// unless the environment sets a price.
+    fn price(&self, upstream_model: &str) -> Option<Price> {
+        crate::prices::builtin(self.name(), upstream_model)
+    }
 }
 
 /// Maps kind names to their factories.
@@ -75,6 +83,14 @@ impl ProviderRegistry {
         self.get(&config.kind)
             .ok_or_else(|| BuildError::UnknownKind(config.kind.clone()))?
             .build(config, credential, http)
+    }
+}
+
+impl ProviderRegistry {
+    /// The built-in price of `upstream_model` on a provider of kind `kind`;
+    /// `None` for unknown kinds and models.
+    pub fn price(&self, kind: &str, upstream_model: &str) -> Option<Price> {
+        self.get(kind)?.price(upstream_model)
     }
 }
 

@@ -761,3 +761,100 @@ fn raw_documents_round_trip_through_json() {
     assert_eq!(raw, back);
     assert!(compile_raw(&back, &test_context(false)).is_ok());
 }
+
+/// A document with a mock provider serving model `x`, and `prices` as given.
+fn priced(prices: &str) -> String {
+    format!(
+        "providers: {{p: {{kind: mock}}}}\n\
+         route_plans: {{r: {{models: [m], targets: [{{provider: p, model: x}}]}}}}\n\
+         prices:\n{prices}"
+    )
+}
+
+#[test]
+fn prices_are_read_exactly_from_numbers_and_strings() {
+    let doc = priced(
+        "  x: { input_per_mtok: 0.15, output_per_mtok: \"0.60\" }\n  \
+         gpt-4.1-2025-04-14: { input_per_mtok: 2, output_per_mtok: 8.000000 }\n  \
+         z: { input_per_mtok: 0.000001, output_per_mtok: 10000 }\n",
+    );
+    let (config, warnings) = compile(&doc, &test_context(false)).unwrap();
+    assert_eq!(config.price("x"), Some(Price::new(150_000, 600_000)));
+    assert_eq!(
+        config.price("gpt-4.1-2025-04-14"),
+        Some(Price::new(2_000_000, 8_000_000))
+    );
+    assert_eq!(config.price("z"), Some(Price::new(1, 10_000_000_000)));
+    assert_eq!(config.price("unlisted"), None);
+    // Exact names only: no prefix matching for environment prices.
+    assert_eq!(config.price("gpt-4.1"), None);
+    assert_eq!(config.prices().len(), 3);
+    // Prices for models no target uses are allowed, with a warning.
+    let paths: Vec<&str> = warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["prices.gpt-4.1-2025-04-14", "prices.z"]);
+}
+
+#[test]
+fn bad_prices_are_errors_with_field_paths() {
+    let doc = priced(
+        "  a: { input_per_mtok: -0.15, output_per_mtok: 0.1234567 }\n  \
+         b: { input_per_mtok: 10000.01, output_per_mtok: 1e3 }\n  \
+         c: { input_per_mtok: .inf, output_per_mtok: \"1,5\" }\n",
+    );
+    let errors = compile(&doc, &test_context(false)).unwrap_err();
+    assert_eq!(
+        errors.paths(),
+        [
+            "prices.a.input_per_mtok",
+            "prices.a.output_per_mtok",
+            "prices.b.input_per_mtok",
+            "prices.b.output_per_mtok",
+            "prices.c.input_per_mtok",
+            "prices.c.output_per_mtok",
+        ]
+    );
+    let text = errors.to_string();
+    assert!(
+        text.contains("prices.a.input_per_mtok: must not be negative"),
+        "{text}"
+    );
+    assert!(text.contains("more than 6 decimal places"), "{text}");
+    assert!(text.contains("must be at most 10000 USD"), "{text}");
+}
+
+#[test]
+fn price_entries_refuse_unknown_and_missing_fields() {
+    check(
+        &priced("  x: { input_per_mtok: 1, output_per_mtok: 1, cached_per_mtok: 1 }\n"),
+        &["prices.x.cached_per_mtok"],
+    );
+    let missing = paths_in(&priced("  x: { input_per_mtok: 1 }\n"), false);
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(missing[0].starts_with("prices.x"), "{missing:?}");
+    check(
+        &priced("  x: { input_per_mtok: null, output_per_mtok: 1 }\n"),
+        &["prices.x.input_per_mtok"],
+    );
+    check(
+        &priced("  x: { input_per_mtok: [1], output_per_mtok: 1 }\n"),
+        &["prices.x.input_per_mtok"],
+    );
+    // An empty `prices:` is no prices.
+    let (config, _) = compile(&priced(""), &test_context(false)).unwrap();
+    assert!(config.prices().is_empty());
+}
+
+#[test]
+fn priced_documents_round_trip_through_json() {
+    let raw = parse_document(&priced(
+        "  x: { input_per_mtok: 0.15, output_per_mtok: \"0.60\" }\n",
+    ))
+    .unwrap();
+    assert_eq!(raw.prices["x"].input_per_mtok.0, "0.15");
+    let json = serde_json::to_string(&raw).unwrap();
+    assert!(json.contains(r#""input_per_mtok":"0.15""#), "{json}");
+    let back: RawEnvDocument = serde_json::from_str(&json).unwrap();
+    assert_eq!(raw, back);
+    let (config, _) = compile_raw(&back, &test_context(false)).unwrap();
+    assert_eq!(config.price("x"), Some(Price::new(150_000, 600_000)));
+}
