@@ -417,7 +417,7 @@ fn build() -> Value {
 fn schemas() -> Value {
     let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
     let opt_ts = json!({ "type": ["integer", "null"], "description": "Unix milliseconds" });
-    json!({
+    let mut schemas = json!({
         "Error": {
             "type": "object", "required": ["error"],
             "properties": { "error": {
@@ -483,7 +483,7 @@ fn schemas() -> Value {
             "diff": { "type": "object", "properties": { "added": { "type": "integer" }, "removed": { "type": "integer" }, "text": { "type": "string" } } } } },
         "RecordPage": { "type": "object", "properties": {
             "data": { "type": "array", "items": r("RequestRecord") }, "next_cursor": { "type": ["string", "null"] } } },
-        "RequestRecord": { "type": "object", "description": "One data-plane request: ids, environment, application, key, model, provider attempts, status, error code, tokens and timings", "properties": {
+        "RequestRecord": { "type": "object", "description": "One data-plane request: ids, environment, application, key, model, provider attempts, status, error code, tokens, cost and timings", "properties": {
             "id": { "type": "string" }, "time": ts, "env_name": { "type": ["string", "null"] }, "app_name": { "type": ["string", "null"] },
             "key_id": { "type": ["string", "null"] }, "requested_model": { "type": ["string", "null"] }, "status": { "type": "integer" },
             "error_code": { "type": ["string", "null"] }, "attempts": { "type": "array", "items": { "type": "object" } } } },
@@ -492,7 +492,15 @@ fn schemas() -> Value {
             "action": { "type": "string" }, "target": { "type": "string" }, "env_id": { "type": ["string", "null"] },
             "details": { "type": "object" }, "source_addr": { "type": ["string", "null"] },
             "prev_hash": { "type": "string" }, "hash": { "type": "string" } } }
-    })
+    });
+    // Added here: one more field inside the literal above passes the
+    // json! macro's recursion limit.
+    let record = &mut schemas["RequestRecord"]["properties"];
+    record["cost_micros"] = json!({ "type": ["integer", "null"],
+        "description": "the request's cost in micro-USD (1 USD = 1000000); null when the price or token counts are unknown" });
+    record["price_source"] =
+        json!({ "type": ["string", "null"], "enum": ["builtin", "environment", "unknown", null] });
+    schemas
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::{collections::HashMap, fmt::Write as _, sync::Arc};
 
 use sentinel_config::{CompileContext, EnvConfig, RetryPolicy, Strategy, Timeouts};
-use sentinel_core::{ApiKey, KeyDigest, UnixMillis, retry::RetryBudget};
+use sentinel_core::{ApiKey, KeyDigest, Price, PriceSource, UnixMillis, retry::RetryBudget};
 use sentinel_providers::{Credential, HttpSettings, Provider, ProviderRegistry};
 use sentinel_store::{Store, StoreError};
 
@@ -35,6 +35,9 @@ pub struct TargetRuntime {
     pub weight: u32,
     pub key: EndpointKey,
     pub endpoint: SharedEndpoint,
+    /// The upstream model's price: the environment's `prices:` entry, else
+    /// the provider kind's built-in list price; `None` when neither knows it.
+    pub price: Option<(Price, PriceSource)>,
 }
 
 /// A compiled route plan: where a requested model goes and how failures
@@ -318,6 +321,14 @@ async fn compile_env(
                 provider: target.provider.to_string(),
                 model: target.model.clone(),
             };
+            let price = config
+                .price(&target.model)
+                .map(|p| (p, PriceSource::Environment))
+                .or_else(|| {
+                    let kind = &config.provider(target.provider.as_str())?.kind;
+                    let price = deps.registry.price(kind, &target.model)?;
+                    Some((price, PriceSource::Builtin))
+                });
             targets.push(TargetRuntime {
                 provider_name: target.provider.to_string(),
                 provider: provider.clone(),
@@ -325,6 +336,7 @@ async fn compile_env(
                 weight: target.weight.get(),
                 endpoint: deps.endpoints.endpoint(&key, plan.breaker),
                 key,
+                price,
             });
         }
         let route = Arc::new(Route {

@@ -7,7 +7,8 @@
 //! 4. route — requested model → provider target
 //! 5. dispatch — one upstream attempt (retries and fallbacks come later)
 //! 6. respond — pass the answer through, streaming chunk by chunk
-//! 7. record — the request record goes to the asynchronous writer
+//! 7. record — the request record, with its cost from the target's price,
+//!    goes to the asynchronous writer
 
 pub(crate) mod decode;
 mod dispatch;
@@ -286,6 +287,14 @@ async fn run(
                 record.completion_tokens = usage.completion_tokens;
                 record.total_tokens = usage.total_tokens;
             }
+            record.set_cost(
+                committed
+                    .target
+                    .price
+                    .as_ref()
+                    .map(|(p, source)| (p, *source)),
+                operation == Operation::Embeddings,
+            );
             if ingress == Ingress::AnthropicMessages && !native {
                 body = chat_to_anthropic(&body)?;
             }
@@ -331,7 +340,8 @@ async fn run(
                     SseTap::anthropic()
                 } else {
                     SseTap::default()
-                }),
+                })
+                .with_price(target.price),
             );
             let response = Response::builder()
                 .status(StatusCode::OK)

@@ -113,6 +113,7 @@ pub(crate) fn route(
                     },
                 ),
                 key,
+                price: None,
             }
         })
         .collect();

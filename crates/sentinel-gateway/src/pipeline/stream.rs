@@ -1,7 +1,8 @@
 //! respond (streaming): upstream SSE chunks go to the client as they arrive,
 //! through a tap that notes usage and completion (in the upstream's wire
-//! format: OpenAI chunks, or Anthropic events on native `/v1/messages`). The request record is
-//! finished when the stream ends or the client goes away, whichever is first.
+//! format: OpenAI chunks, or Anthropic events on native `/v1/messages`). The
+//! request record (its tokens and cost included) is finished when the stream
+//! ends or the client goes away, whichever is first.
 
 use std::{
     pin::Pin,
@@ -10,7 +11,7 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sentinel_core::{ErrorCode, RequestRecord};
+use sentinel_core::{ErrorCode, Price, PriceSource, RequestRecord};
 use sentinel_providers::{ByteStream, ProviderError, stream::StreamTranslator};
 use tokio::time::Instant;
 
@@ -36,6 +37,8 @@ struct StreamRecord {
     tap: SseTap,
     upstream_failed: Option<String>,
     breaker: BreakerReport,
+    /// The answering target's price, for the record's cost.
+    price: Option<(Price, PriceSource)>,
 }
 
 impl Drop for StreamRecord {
@@ -60,6 +63,9 @@ impl Drop for StreamRecord {
             record.completion_tokens = usage.completion_tokens;
             record.total_tokens = usage.total_tokens;
         }
+        // Streams are chat answers: prompt and completion are both charged.
+        // A stream cut short without usage has no cost.
+        record.set_cost(self.price.as_ref().map(|(p, source)| (p, *source)), false);
         if let Some(error) = self.upstream_failed.take() {
             record.error_code = Some(ErrorCode::UpstreamError.as_str().to_owned());
             record.error_detail = Some(format!("stream broke after the first byte: {error}"));
@@ -103,6 +109,7 @@ impl RecordedStream {
                 tap: SseTap::default(),
                 upstream_failed: None,
                 breaker,
+                price: None,
             },
         }
     }
@@ -110,6 +117,13 @@ impl RecordedStream {
     /// Taps the upstream stream with `tap` (the default reads OpenAI chunks).
     pub(crate) fn with_tap(mut self, tap: SseTap) -> Self {
         self.state.tap = tap;
+        self
+    }
+
+    /// Sets the price the record's cost is computed with when it ends.
+    #[must_use]
+    pub(crate) fn with_price(mut self, price: Option<(Price, PriceSource)>) -> Self {
+        self.state.price = price;
         self
     }
 }

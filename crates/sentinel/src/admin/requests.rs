@@ -120,6 +120,24 @@ pub(crate) fn render_search(value: &Value) -> String {
     out
 }
 
+/// The record's cost in USD, exact (`$0.000058`), with where its price came
+/// from; or why there is none.
+fn cost(record: &Value) -> String {
+    let source = record["price_source"].as_str();
+    match (record["cost_micros"].as_u64(), source) {
+        (Some(micros), Some(source)) => format!(
+            "${} ({source} price)",
+            sentinel_core::price::format_usd(micros)
+        ),
+        (Some(micros), None) => format!("${}", sentinel_core::price::format_usd(micros)),
+        (None, Some(sentinel_core::price::PRICE_SOURCE_UNKNOWN)) => {
+            "- (no price known for this upstream model)".to_owned()
+        }
+        (None, Some(_)) => "- (no token counts)".to_owned(),
+        (None, None) => "-".to_owned(),
+    }
+}
+
 pub(crate) fn render_record(record: &Value) -> String {
     let tokens = format!(
         "{} prompt, {} completion, {} total",
@@ -145,6 +163,7 @@ pub(crate) fn render_record(record: &Value) -> String {
         ("stream", text(record, "stream")),
         ("stream completed", text(record, "stream_completed")),
         ("tokens", tokens),
+        ("cost", cost(record)),
         ("latency", format!("{}ms", text(record, "latency_ms"))),
         ("first byte", format!("{}ms", text(record, "ttfb_ms"))),
         ("client", text(record, "client_addr")),
@@ -227,6 +246,27 @@ mod tests {
             out.contains("r1          dev  a    m      200     -      12ms"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_record_shows_its_cost_in_usd() {
+        let out = render_record(&json!({"id": "r1", "cost_micros": 58, "price_source": "builtin"}));
+        assert!(
+            out.contains("cost:             $0.000058 (builtin price)\n"),
+            "{out}"
+        );
+        let out = render_record(
+            &json!({"id": "r1", "cost_micros": 2_500_000, "price_source": "environment"}),
+        );
+        assert!(out.contains("$2.50 (environment price)"), "{out}");
+        let out =
+            render_record(&json!({"id": "r1", "cost_micros": null, "price_source": "unknown"}));
+        assert!(
+            out.contains("cost:             - (no price known for this upstream model)"),
+            "{out}"
+        );
+        let out = render_record(&json!({"id": "r1"}));
+        assert!(out.contains("cost:             -\n"), "{out}");
     }
 
     #[test]
