@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Sentinel's whole test suite. Brings up the PostgreSQL and Redis that
 # the store and counter tests use for real (installing them from apt on a
-# machine that lacks them), then runs every test of the workspace.
+# machine that lacks them), runs every test of the workspace, then the
+# official OpenAI and Anthropic Python SDKs against a live Sentinel
+# (tests/sdk/run.sh; Python 3 with venv and pip comes from apt if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,8 +56,22 @@ ensure_redis() {
   exit 1
 }
 
+# The SDK tests need Python >= 3.10 with venv and pip (ensurepip); Debian
+# splits those into packages of their own.
+ensure_python() {
+  python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1 && return 0
+  echo "installing Python 3 (venv, pip) from apt..."
+  apt_install python3 python3-venv python3-pip
+}
+
 command -v psql >/dev/null 2>&1 || apt_install postgresql-client
 ensure_postgres
 ensure_redis
+ensure_python
 
-cargo test --workspace --locked --no-fail-fast "$@"
+# Every failure is reported: the SDK tests run even when a Rust test failed,
+# and the run fails if either did.
+status=0
+cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+tests/sdk/run.sh || status=$?
+exit "$status"

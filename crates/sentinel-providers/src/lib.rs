@@ -12,6 +12,10 @@
 mod anthropic;
 mod azure;
 mod bedrock;
+/// Per-request translation entry points for the benchmarks only.
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench_api;
 pub mod chat;
 mod error;
 mod gemini;

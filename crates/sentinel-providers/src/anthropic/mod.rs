@@ -24,11 +24,11 @@
 //! `anthropic-beta` header) and `default_max_tokens` (used when the client
 //! sets no cap, which Anthropic requires; default 4096).
 
-mod convert;
+pub(crate) mod convert;
 mod error;
 pub(crate) mod ingress;
-mod stream;
-mod wire;
+pub(crate) mod stream;
+pub(crate) mod wire;
 
 use std::{
     sync::Arc,

@@ -15,12 +15,12 @@
 //!   take their own InvokeModel body with different batching and input
 //!   rules, so OpenAI's `/v1/embeddings` cannot be mapped faithfully.
 
-mod convert;
+pub(crate) mod convert;
 mod error;
 mod eventstream;
-mod sigv4;
-mod stream;
-mod wire;
+pub(crate) mod sigv4;
+pub(crate) mod stream;
+pub(crate) mod wire;
 
 use std::{
     sync::Arc,
