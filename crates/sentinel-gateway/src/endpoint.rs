@@ -158,8 +158,16 @@ impl EndpointRegistry {
     }
 
     /// Drops the state of endpoints no snapshot uses any more.
-    pub fn retain(&self, live: &[EndpointKey]) {
+    /// Drops the state of endpoints and route plans the latest snapshot no
+    /// longer uses, so removed providers do not linger in health reports or
+    /// memory. Endpoints still in use keep their state.
+    pub fn retain(
+        &self,
+        live: &std::collections::HashSet<EndpointKey>,
+        live_plans: &std::collections::HashSet<(String, String)>,
+    ) {
         lock(&self.endpoints).retain(|k, _| live.contains(k));
+        lock(&self.budgets).retain(|k, _| live_plans.contains(k));
     }
 
     /// Health of every endpoint at `now`.

@@ -38,7 +38,9 @@ impl Gateway {
             previous.as_deref(),
         )
         .await?;
+        let (endpoints, plans) = next.live_state();
         self.inner.snapshot.store(Some(Arc::new(next)));
+        self.inner.deps.endpoints.retain(&endpoints, &plans);
         tracing::info!(generation, "snapshot published");
         Ok(ReloadOutcome::Applied { generation })
     }

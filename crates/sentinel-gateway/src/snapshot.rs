@@ -4,7 +4,11 @@
 //!
 //! Invariant: the request path reads only the snapshot, never the store.
 
-use std::{collections::HashMap, fmt::Write as _, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write as _,
+    sync::Arc,
+};
 
 use sentinel_config::{CompileContext, EnvConfig, RetryPolicy, Strategy, Timeouts};
 use sentinel_core::{ApiKey, KeyDigest, Price, PriceSource, UnixMillis, retry::RetryBudget};
@@ -110,6 +114,20 @@ impl Snapshot {
 
     pub fn key_count(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Every endpoint and every (environment, route plan) this snapshot
+    /// routes to.
+    pub fn live_state(&self) -> (HashSet<EndpointKey>, HashSet<(String, String)>) {
+        let mut endpoints = HashSet::new();
+        let mut plans = HashSet::new();
+        for env in self.envs.values() {
+            for route in env.routes.values() {
+                plans.insert((env.id.clone(), route.plan.clone()));
+                endpoints.extend(route.targets.iter().map(|t| t.key.clone()));
+            }
+        }
+        (endpoints, plans)
     }
 }
 

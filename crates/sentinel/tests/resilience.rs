@@ -368,3 +368,41 @@ async fn weighted_plans_split_traffic_by_weight() {
     assert!((a - 200.0).abs() < 60.0, "a got {a} of {total}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_providers_leave_the_health_report() {
+    let mut app = TestApp::start(Backend::Sqlite).await;
+    let doc = document(&app.upstream.base_url(), None, "fallback", "");
+    let key = app.setup_with_document("prod", &doc, "chat").await;
+    let response = app.chat(Some(&key), chat(false)).send().await.unwrap();
+    expect_status(response, 200, None).await;
+    let health = app
+        .admin_ok(Method::GET, "/api/v1/providers/health?env=prod", None)
+        .await;
+    assert_eq!(health["data"][0]["provider"], "a");
+
+    // The same upstream under another name, and a new route model.
+    let renamed = doc
+        .replace("  a:\n", "  c:\n")
+        .replace("provider: a,", "provider: c,")
+        .replace("[chat]", "[chat2]");
+    app.apply_config("prod", &renamed).await;
+    app.wait_for_model(&key, "chat2").await;
+    let response = app
+        .chat(Some(&key), json!({"model": "chat2", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, 200, None).await;
+    let health = app
+        .admin_ok(Method::GET, "/api/v1/providers/health?env=prod", None)
+        .await;
+    let providers: Vec<&str> = health["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, ["c"], "{health}");
+    app.stop().await;
+}
