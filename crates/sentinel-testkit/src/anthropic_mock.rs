@@ -237,13 +237,7 @@ impl MockAnthropic {
             .route("/v1/messages", post(messages))
             .fallback(not_found)
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock anthropic");
-        let addr = listener.local_addr().expect("mock anthropic address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve(app).await;
         Self { addr, shared }
     }
 

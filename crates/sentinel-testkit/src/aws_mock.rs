@@ -117,13 +117,7 @@ impl MockBedrock {
             behavior: Mutex::new(BedrockBehavior::Text),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock bedrock");
-        let addr = listener.local_addr().expect("mock bedrock address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve(app).await;
         Self { addr, shared }
     }
 

@@ -89,13 +89,7 @@ impl MockAzure {
             behavior: Mutex::new(AzureBehavior::Normal),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock azure");
-        let addr = listener.local_addr().expect("mock azure address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve(app).await;
         Self { addr, shared }
     }
 

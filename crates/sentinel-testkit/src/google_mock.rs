@@ -99,17 +99,6 @@ impl Shared {
     }
 }
 
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind mock upstream");
-    let addr = listener.local_addr().expect("mock upstream address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
-}
-
 /// A running mock of the Gemini API on 127.0.0.1.
 #[derive(Debug, Clone)]
 pub struct MockGemini {
@@ -125,7 +114,7 @@ impl MockGemini {
             .route("/v1beta/models/{action}", post(gemini_call))
             .with_state(shared.clone());
         Self {
-            addr: serve(app).await,
+            addr: crate::serve(app).await,
             shared,
         }
     }
@@ -161,7 +150,7 @@ impl MockVertex {
                 post(vertex_call),
             )
             .with_state(shared.clone());
-        let addr = serve(app).await;
+        let addr = crate::serve(app).await;
         *shared.token_url.lock().expect("token url lock") = format!("http://{addr}/token");
         Self { addr, shared }
     }

@@ -13,3 +13,15 @@ pub mod azure_mock;
 pub mod google_mock;
 pub mod openai_mock;
 pub mod postgres;
+
+/// Serves `app` on a free loopback port in the background; its address.
+pub(crate) async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port for a mock server");
+    let addr = listener.local_addr().expect("mock server address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
