@@ -14,8 +14,8 @@ use url::Url;
 
 use crate::document::{RawEnvDocument, RawPrice, RawProvider, RawRoutePlan, parse_document};
 use crate::env::{
-    EnvConfig, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy, Target,
-    Timeouts,
+    EnvConfig, Policies, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy,
+    Target, Timeouts,
 };
 use crate::error::{ConfigError, ConfigErrors, ConfigWarning};
 use crate::safety::refused_host;
@@ -109,8 +109,30 @@ pub fn compile_raw(
         }
     }
 
+    let policies = match sentinel_policy::compile(&raw.policies) {
+        Ok((set, policy_warnings)) => {
+            warnings.extend(
+                policy_warnings
+                    .into_iter()
+                    .map(|w| ConfigWarning::new(w.path, w.message)),
+            );
+            Some(Policies::new(raw.policies.clone(), set))
+        }
+        Err(issues) => {
+            errors.extend(
+                issues
+                    .into_iter()
+                    .map(|i| ConfigError::new(i.path, i.message)),
+            );
+            None
+        }
+    };
+
     ConfigErrors::new(errors).into_result()?;
-    Ok((EnvConfig::new(providers, route_plans, prices), warnings))
+    Ok((
+        EnvConfig::new(providers, route_plans, prices, policies.unwrap_or_default()),
+        warnings,
+    ))
 }
 
 /// Checks one `prices:` entry: a valid model name and two exact decimal

@@ -46,6 +46,14 @@ pub struct RawEnvDocument {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub prices: BTreeMap<String, RawPrice>,
+    /// Policies by scope: `environment`, `app/<name>`, `app/*`,
+    /// `key/<key id>`, `key/*`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub policies: BTreeMap<String, sentinel_policy::RawPolicy>,
 }
 
 /// The price of one upstream model as written, in USD per million tokens.
@@ -58,32 +66,7 @@ pub struct RawPrice {
     pub output_per_mtok: RawDecimal,
 }
 
-/// A decimal number kept as the text it was written as (`0.15`, `"2.50"`),
-/// so that it can be read exactly, never through a binary float.
-///
-/// The YAML reader hands a plain scalar's text (`0.15`) to
-/// `deserialize_str` as written, and a quoted string as its content. It is
-/// serialized as a string, so a round trip through JSON keeps the text
-/// (JSON input must write prices as strings).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct RawDecimal(pub String);
-
-impl<'de> Deserialize<'de> for RawDecimal {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = RawDecimal;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a decimal number of USD, e.g. 0.15")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDecimal, E> {
-                Ok(RawDecimal(v.to_owned()))
-            }
-        }
-        deserializer.deserialize_str(Text)
-    }
-}
+pub use sentinel_core::price::DecimalText as RawDecimal;
 
 /// One provider as written. Provider kinds inspect this in
 /// [`crate::ProviderCatalog::check`].

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use sentinel_core::{Name, Price};
 use serde_json::{Map, Value};
@@ -19,6 +20,43 @@ pub struct EnvConfig {
     route_plans: BTreeMap<Name, RoutePlan>,
     by_model: HashMap<String, Name>,
     prices: BTreeMap<String, Price>,
+    policies: Policies,
+}
+
+/// An environment's compiled policies. Two are equal when they were
+/// compiled from equal documents.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    raw: BTreeMap<String, sentinel_policy::RawPolicy>,
+    compiled: Arc<sentinel_policy::PolicySet>,
+}
+
+impl Policies {
+    pub(crate) fn new(
+        raw: BTreeMap<String, sentinel_policy::RawPolicy>,
+        compiled: sentinel_policy::PolicySet,
+    ) -> Self {
+        Self {
+            raw,
+            compiled: Arc::new(compiled),
+        }
+    }
+
+    /// The compiled set, shared.
+    pub fn set(&self) -> &Arc<sentinel_policy::PolicySet> {
+        &self.compiled
+    }
+
+    /// The section as written.
+    pub fn raw(&self) -> &BTreeMap<String, sentinel_policy::RawPolicy> {
+        &self.raw
+    }
+}
+
+impl PartialEq for Policies {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
 }
 
 impl EnvConfig {
@@ -29,6 +67,7 @@ impl EnvConfig {
         providers: BTreeMap<Name, ProviderConfig>,
         route_plans: BTreeMap<Name, RoutePlan>,
         prices: BTreeMap<String, Price>,
+        policies: Policies,
     ) -> Self {
         let by_model = route_plans
             .values()
@@ -39,7 +78,13 @@ impl EnvConfig {
             route_plans,
             by_model,
             prices,
+            policies,
         }
+    }
+
+    /// The environment's policies.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
     }
 
     /// The environment's own prices, by upstream model name.

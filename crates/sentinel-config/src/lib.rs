@@ -32,8 +32,8 @@ pub use document::{
     RawRetry, RawRoutePlan, RawTarget, RawTimeouts, parse_document,
 };
 pub use env::{
-    EnvConfig, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy, Target,
-    Timeouts,
+    EnvConfig, Policies, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy,
+    Target, Timeouts,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};

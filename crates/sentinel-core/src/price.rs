@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize};
+
 /// Micro-USD in one USD.
 pub const MICROS_PER_USD: u64 = 1_000_000;
 
@@ -80,6 +82,33 @@ pub fn cost_micros(price: &Price, prompt_tokens: u64, completion_tokens: u64) ->
     let per_million = u128::from(1_000_000u32);
     let rounded = exact / per_million + u128::from(exact % per_million >= per_million / 2);
     u64::try_from(rounded).unwrap_or(u64::MAX)
+}
+
+/// A decimal number kept as the text it was written as (`0.15`, `"2.50"`),
+/// so that it can be read exactly, never through a binary float.
+///
+/// The YAML reader hands a plain scalar's text (`0.15`) to
+/// `deserialize_str` as written, and a quoted string as its content. It is
+/// serialized as a string, so a round trip through JSON keeps the text
+/// (JSON input must write prices as strings).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct DecimalText(pub String);
+
+impl<'de> Deserialize<'de> for DecimalText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = DecimalText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a decimal number of USD, e.g. 0.15")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DecimalText, E> {
+                Ok(DecimalText(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 /// Why a USD amount was refused by [`parse_usd_micros`].

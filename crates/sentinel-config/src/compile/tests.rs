@@ -159,7 +159,11 @@ fn options_reach_the_compiled_provider() {
 #[test]
 fn parse_errors_name_the_field() {
     // Unknown fields, at every level.
-    check("policies: {}\n", &["policies"]);
+    check("alerts: []\n", &["alerts"]);
+    check(
+        "policies: {environment: {max_token: 5}}\n",
+        &["policies.environment.max_token"],
+    );
     check("providers: {}\nretention: {days: 3}\n", &["retention"]);
     check(&prov("bogus: 1"), &["providers.p.bogus"]);
     check(
@@ -857,4 +861,23 @@ fn priced_documents_round_trip_through_json() {
     assert_eq!(raw, back);
     let (config, _) = compile_raw(&back, &test_context(false)).unwrap();
     assert_eq!(config.price("x"), Some(Price::new(150_000, 600_000)));
+}
+
+#[test]
+fn policies_compile_with_the_document() {
+    let doc = "policies:\n  environment:\n    allowed_models: [demo]\n    max_tokens: 0\n  app/checkout:\n    mode: shadow\n    budget: { usd_per_day: 5 }\n";
+    check(doc, &["policies.environment.max_tokens"]);
+    let doc = doc.replace("max_tokens: 0", "max_tokens: 100");
+    let (config, _) = compile(&doc, &test_context(false)).unwrap();
+    let set = config.policies().set();
+    assert!(!set.is_empty());
+    assert_eq!(
+        set.applicable("checkout", "0123456789abcdef")
+            .limits()
+            .count(),
+        1
+    );
+    // Equal documents give equal configs.
+    let (again, _) = compile(&doc, &test_context(false)).unwrap();
+    assert_eq!(config, again);
 }
