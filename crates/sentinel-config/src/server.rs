@@ -57,6 +57,12 @@ pub struct ServerConfig {
     /// Redis URL for counters shared across replicas; `None` keeps them in
     /// process memory.
     pub redis: Option<String>,
+    /// Prefix of every Redis key Sentinel writes, so several installations
+    /// can share one Redis.
+    pub redis_prefix: String,
+    /// Longest wait for one Redis call, in milliseconds; past it the
+    /// environment's `on_counter_failure` decides.
+    pub redis_timeout_ms: u64,
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_s: u64,
     /// Largest request body accepted on the gateway, in bytes.
@@ -77,6 +83,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             store: None,
             redis: None,
+            redis_prefix: "sentinel".to_owned(),
+            redis_timeout_ms: 50,
             shutdown_grace_s: 30,
             max_body_bytes: 4 * 1024 * 1024,
             header_read_timeout_s: 10,
@@ -94,6 +102,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_DATA_DIR", "data_dir"),
     ("SENTINEL_STORE", "store"),
     ("SENTINEL_REDIS", "redis"),
+    ("SENTINEL_REDIS_PREFIX", "redis_prefix"),
+    ("SENTINEL_REDIS_TIMEOUT_MS", "redis_timeout_ms"),
     ("SENTINEL_SHUTDOWN_GRACE_S", "shutdown_grace_s"),
     ("SENTINEL_MAX_BODY_BYTES", "max_body_bytes"),
     ("SENTINEL_HEADER_READ_TIMEOUT_S", "header_read_timeout_s"),
@@ -198,6 +208,8 @@ impl ServerConfig {
             "SENTINEL_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "SENTINEL_STORE" => self.store = Some(value.to_owned()),
             "SENTINEL_REDIS" => self.redis = Some(value.to_owned()),
+            "SENTINEL_REDIS_PREFIX" => self.redis_prefix = value.to_owned(),
+            "SENTINEL_REDIS_TIMEOUT_MS" => self.redis_timeout_ms = number("milliseconds")?,
             "SENTINEL_SHUTDOWN_GRACE_S" => self.shutdown_grace_s = number("seconds")?,
             "SENTINEL_MAX_BODY_BYTES" => self.max_body_bytes = number("bytes")?,
             "SENTINEL_HEADER_READ_TIMEOUT_S" => self.header_read_timeout_s = number("seconds")?,
@@ -232,6 +244,24 @@ impl ServerConfig {
             errors.push(ConfigError::new(
                 "redis",
                 "expected a redis://… or rediss://… URL",
+            ));
+        }
+        let prefix_ok = !self.redis_prefix.is_empty()
+            && self.redis_prefix.len() <= 64
+            && self
+                .redis_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        if !prefix_ok {
+            errors.push(ConfigError::new(
+                "redis_prefix",
+                "1 to 64 letters, digits, `-`, `_`, `.` or `:`",
+            ));
+        }
+        if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 10_000 {
+            errors.push(ConfigError::new(
+                "redis_timeout_ms",
+                "must be from 1 to 10000 milliseconds",
             ));
         }
         if self.max_body_bytes == 0 {
@@ -272,6 +302,8 @@ impl fmt::Debug for ServerConfig {
             .field("data_dir", &self.data_dir)
             .field("store", &self.store.as_deref().map(redact_url))
             .field("redis", &self.redis.as_deref().map(redact_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("shutdown_grace_s", &self.shutdown_grace_s)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("header_read_timeout_s", &self.header_read_timeout_s)

@@ -131,7 +131,7 @@ async fn app_names(
 }
 
 /// The key `id` of `env` in the caller's organization, or 404.
-async fn find(
+pub(crate) async fn find(
     deps: &ConsoleDeps,
     caller: &Caller,
     env: &Environment,

@@ -27,6 +27,7 @@ mod home;
 mod keys;
 mod openapi;
 mod operators;
+mod policy;
 mod providers;
 mod requests;
 mod secrets;
@@ -69,7 +70,21 @@ pub struct ConsoleDeps {
     /// The gateway's per-endpoint health (breaker state, recent errors),
     /// each entry with the organization it belongs to.
     pub provider_health: ProviderHealth,
+    /// The gateway's `policy explain` for (environment id, application id,
+    /// application name, query): the explanation as JSON, or why not.
+    pub explain: Explainer,
 }
+
+pub type Explainer = Arc<
+    dyn Fn(
+            String,
+            String,
+            String,
+            sentinel_policy::ExplainQuery,
+        ) -> BoxFuture<'static, Result<serde_json::Value, String>>
+        + Send
+        + Sync,
+>;
 
 /// Supplies endpoint health as `(organization id, entry)` pairs.
 pub type ProviderHealth = Arc<dyn Fn() -> Vec<(String, serde_json::Value)> + Send + Sync>;
@@ -118,6 +133,7 @@ routes! {
     post "/api/v1/environments/{env}/config/plan" => config::plan;
     get "/api/v1/environments/{env}/config/revisions" => config::revisions;
     get "/api/v1/environments/{env}/config/revisions/{n}" => config::revision;
+    post "/api/v1/environments/{env}/policy/explain" => policy::explain;
     get "/api/v1/requests" => requests::search;
     get "/api/v1/requests/{id}" => requests::show;
     get "/api/v1/audit" => audit::list;

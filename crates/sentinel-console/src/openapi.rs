@@ -245,6 +245,14 @@ fn operations() -> Vec<Op> {
             r("Revision"),
         ),
         op(
+            "post",
+            "/api/v1/environments/{env}/policy/explain",
+            "What policy would decide for a hypothetical request of one key, rule by rule (takes no counter)",
+            "200",
+            r("PolicyExplanation"),
+        )
+        .body(r("ExplainQuery")),
+        op(
             "get",
             "/api/v1/requests",
             "Search request records, newest first",
@@ -493,6 +501,23 @@ fn schemas() -> Value {
             "details": { "type": "object" }, "source_addr": { "type": ["string", "null"] },
             "prev_hash": { "type": "string" }, "hash": { "type": "string" } } }
     });
+    schemas["ExplainQuery"] = json!({ "type": "object", "required": ["key", "model"], "additionalProperties": false, "properties": {
+            "key": { "type": "string", "description": "key id (16 hex digits), never the key" },
+            "model": { "type": "string" },
+            "api": { "type": "string", "enum": ["chat_completions", "embeddings", "anthropic_messages"] },
+            "tokens": { "type": "integer", "minimum": 0, "description": "output-token cap the request would ask for" },
+            "body_bytes": { "type": "integer", "minimum": 0 },
+            "source_ip": { "type": "string" },
+            "headers": { "type": "array", "items": { "type": "string" } } } });
+    schemas["PolicyExplanation"] = json!({ "type": "object", "required": ["decision", "checks", "limits", "demand"], "properties": {
+            "decision": { "type": "string", "enum": ["allowed", "denied", "rate_limited", "budget_exceeded"] },
+            "rule": { "type": ["string", "null"] },
+            "revision": { "type": ["integer", "null"] },
+            "served": { "type": "boolean" },
+            "checks": { "type": "array", "items": { "type": "object" } },
+            "limits": { "type": "array", "items": { "type": "object" } },
+            "demand": { "type": "object" },
+            "counters_error": { "type": ["string", "null"] } } });
     // Added here: one more field inside the literal above passes the
     // json! macro's recursion limit.
     let record = &mut schemas["RequestRecord"]["properties"];

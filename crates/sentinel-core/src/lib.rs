@@ -21,7 +21,7 @@ pub use error::{ErrorCode, ErrorKind};
 pub use key::{ClientKey, KeyDigest, KeyParseError};
 pub use name::{Name, NameError};
 pub use price::{Price, PriceSource, cost_micros};
-pub use record::{AttemptRecord, RequestRecord};
+pub use record::{AttemptRecord, PolicyFinding, PolicyOutcome, RedactionCount, RequestRecord};
 
 /// Milliseconds since the unix epoch, the one time unit stored and compared.
 pub type UnixMillis = i64;

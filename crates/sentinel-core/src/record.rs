@@ -55,6 +55,58 @@ pub struct RequestRecord {
     pub route_plan: Option<String>,
     pub config_revision: Option<i64>,
     pub attempts: Vec<AttemptRecord>,
+    /// What policy decided, when a policy applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyOutcome>,
+    /// The request body's size, for replaying policies (`policy simulate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<i64>,
+    /// The output-token cap the request asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<i64>,
+    /// Names (never values) of the `x-` metadata headers the request
+    /// carried, for replaying `required_metadata` rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<String>,
+}
+
+/// The policy stage's verdict on a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyOutcome {
+    /// `allowed`, `denied`, `rate_limited`, `budget_exceeded` or
+    /// `counters_unavailable`.
+    pub decision: String,
+    /// The rule that refused the request, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Every rule that refused or, in shadow mode, would have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<PolicyFinding>,
+    /// Redactions made (enforce) or that would have been made (shadow).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redactions: Vec<RedactionCount>,
+    /// `open` when the counters could not be reached and the request went
+    /// through uncounted; `closed` when it was refused for that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<String>,
+}
+
+/// One rule's refusal (enforce) or would-be refusal (shadow).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyFinding {
+    pub rule: String,
+    /// `enforce` or `shadow`.
+    pub mode: String,
+    pub message: String,
+}
+
+/// Matches of one kind of data replaced or found in the prompt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedactionCount {
+    /// `email`, `phone`, `card` or `secret`.
+    pub kind: String,
+    pub mode: String,
+    pub count: u64,
 }
 
 impl RequestRecord {

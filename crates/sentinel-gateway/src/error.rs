@@ -5,7 +5,7 @@
 //! The operator-facing detail goes to the request record instead.
 
 use axum::{
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use sentinel_core::ErrorCode;
@@ -28,6 +28,10 @@ pub struct GatewayError {
     pub detail: Option<String>,
     /// Seconds for `Retry-After`, where it applies.
     pub retry_after: Option<u64>,
+    /// The policy rule that refused the request, shown to the client.
+    pub rule: Option<String>,
+    /// Extra response headers (e.g. `x-ratelimit-*`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl GatewayError {
@@ -37,7 +41,31 @@ impl GatewayError {
             message: message.into(),
             detail: None,
             retry_after: None,
+            rule: None,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
+    }
+
+    pub fn with_headers(mut self, headers: Vec<(HeaderName, HeaderValue)>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// `Retry-After` and the extra headers, on any response shape.
+    fn finish(&self, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        response
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -64,13 +92,10 @@ impl GatewayError {
                 );
                 // Sentinel's stable code, beside Anthropic's error type.
                 body["error"]["code"] = json!(self.code.as_str());
-                let mut response = (status, axum::Json(body)).into_response();
-                if let Some(seconds) = self.retry_after {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                if let Some(rule) = &self.rule {
+                    body["error"]["rule"] = json!(rule);
                 }
-                response
+                self.finish((status, axum::Json(body)).into_response())
             }
         }
     }
@@ -79,7 +104,7 @@ impl GatewayError {
     pub fn to_response(&self, request_id: &str) -> Response {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({
+        let mut body = json!({
             "error": {
                 "message": self.message,
                 "type": self.code.kind().as_str(),
@@ -88,13 +113,10 @@ impl GatewayError {
                 "request_id": request_id,
             }
         });
-        let mut response = (status, axum::Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        if let Some(rule) = &self.rule {
+            body["error"]["rule"] = json!(rule);
         }
-        response
+        self.finish((status, axum::Json(body)).into_response())
     }
 }
 

@@ -27,7 +27,13 @@ pub async fn readiness(gw: &Gateway) -> (StatusCode, serde_json::Value) {
     );
     let records = gw.records();
     let writer_ok = !records.backed_up();
-    let ready = snapshot_ok && store_ok && writer_ok;
+    // Unreachable counters make the replica unready only where an
+    // environment refuses what it cannot count (`on_counter_failure:
+    // closed`); elsewhere requests go through uncounted and this says so.
+    let counters = gw.counters().health();
+    let fail_closed = snapshot.as_ref().is_some_and(|s| s.any_env_fails_closed());
+    let counters_ok = counters.ok || !fail_closed;
+    let ready = snapshot_ok && store_ok && writer_ok && counters_ok;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "components": {
@@ -43,6 +49,12 @@ pub async fn readiness(gw: &Gateway) -> (StatusCode, serde_json::Value) {
                 "capacity": records.stats().capacity,
                 "written": records.stats().written.load(Ordering::Relaxed),
                 "dropped": records.stats().dropped.load(Ordering::Relaxed),
+            },
+            "counters": {
+                "state": if counters.ok { "ok" } else if fail_closed { "unreachable" } else { "degraded" },
+                "backend": counters.backend,
+                "last_error": counters.last_error,
+                "policy": gw.policy_stats().to_json(),
             },
         }
     });

@@ -9,9 +9,11 @@
 
 mod endpoint;
 mod error;
+mod explain;
 mod health;
 mod models;
 mod pipeline;
+mod policy_stats;
 pub mod record;
 mod reload;
 pub mod snapshot;
@@ -32,12 +34,16 @@ use axum::{
 };
 use pipeline::Ingress;
 use sentinel_core::ErrorCode;
+use sentinel_limits::Counters;
 use sentinel_store::Store;
 
 pub use endpoint::{EndpointHealth, EndpointRegistry};
 pub use error::{ClientApi, GatewayError};
 pub use health::readiness;
+pub use explain::{Explanation, explain};
 pub use pipeline::REQUEST_ID_HEADER;
+pub use pipeline::policy::{CounterIds, DEFAULT_OUTPUT_TOKENS, charges, estimate_tokens};
+pub use policy_stats::PolicyStats;
 pub use record::{RecordSink, writer as record_writer};
 pub use reload::ReloadOutcome;
 pub use snapshot::{BuildDeps, Snapshot};
@@ -70,6 +76,8 @@ struct Inner {
     records: RecordSink,
     deps: BuildDeps,
     settings: GatewaySettings,
+    counters: Arc<dyn Counters>,
+    policy_stats: PolicyStats,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
@@ -80,6 +88,7 @@ impl Gateway {
         records: RecordSink,
         deps: BuildDeps,
         settings: GatewaySettings,
+        counters: Arc<dyn Counters>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -88,6 +97,8 @@ impl Gateway {
                 records,
                 deps,
                 settings,
+                counters,
+                policy_stats: PolicyStats::default(),
                 reload_lock: tokio::sync::Mutex::new(()),
             }),
         }
@@ -109,6 +120,38 @@ impl Gateway {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The rate-limit and budget counters.
+    pub fn counters(&self) -> &Arc<dyn Counters> {
+        &self.inner.counters
+    }
+
+    /// What the policy stage did on this replica.
+    pub fn policy_stats(&self) -> &PolicyStats {
+        &self.inner.policy_stats
+    }
+
+    /// Logs every budget threshold crossing the counters report, until the
+    /// counters are dropped. Spawn it once per gateway.
+    pub async fn log_budget_events(self) {
+        let mut events = self.inner.counters.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(event) => tracing::warn!(
+                    event = "budget_threshold_crossed",
+                    rule = %event.rule,
+                    scope = %event.scope,
+                    threshold_percent = event.threshold_permille / 10,
+                    spent_usd = %sentinel_policy::usd(event.spent_micros),
+                    "budget threshold crossed"
+                ),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "budget threshold events were missed");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     fn max_body_bytes(&self) -> usize {

@@ -12,6 +12,7 @@ use std::{
 
 use sentinel_config::{CompileContext, EnvConfig, RetryPolicy, Strategy, Timeouts};
 use sentinel_core::{ApiKey, KeyDigest, Price, PriceSource, UnixMillis, retry::RetryBudget};
+use sentinel_policy::PolicySet;
 use sentinel_providers::{Credential, HttpSettings, Provider, ProviderRegistry};
 use sentinel_store::{Store, StoreError};
 
@@ -63,6 +64,8 @@ pub struct EnvRuntime {
     pub id: String,
     pub name: String,
     pub revision: Option<i64>,
+    /// The environment's policies (empty when it has none).
+    pub policies: Arc<PolicySet>,
     routes: HashMap<String, Arc<Route>>,
     models: Vec<String>,
     /// Identifies the inputs this runtime was built from, so an unchanged
@@ -114,6 +117,13 @@ impl Snapshot {
 
     pub fn key_count(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Whether an environment refuses requests its counters cannot count.
+    pub fn any_env_fails_closed(&self) -> bool {
+        self.envs.values().any(|env| {
+            env.policies.on_counter_failure() == sentinel_policy::CounterFailure::Closed
+        })
     }
 
     /// Every endpoint and every (environment, route plan) this snapshot
@@ -198,7 +208,7 @@ pub async fn build(
         let secret_names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
         let built = compile_env(store, deps, env, document, &secret_names).await;
         match built {
-            Ok((routes, models)) => {
+            Ok((routes, models, policies)) => {
                 snapshot.envs.insert(
                     env.id.clone(),
                     Arc::new(EnvRuntime {
@@ -206,6 +216,7 @@ pub async fn build(
                         id: env.id.clone(),
                         name: env.name.clone(),
                         revision: revision.map(|r| r.revision),
+                        policies,
                         routes,
                         models,
                         inputs,
@@ -225,6 +236,7 @@ pub async fn build(
                             id: env.id.clone(),
                             name: env.name.clone(),
                             revision: None,
+                            policies: Arc::default(),
                             routes: HashMap::new(),
                             models: Vec::new(),
                             inputs: String::new(),
@@ -259,7 +271,7 @@ fn key_entry(key: &ApiKey, app_names: &HashMap<&str, &str>) -> Option<KeyEntry> 
     })
 }
 
-type Routes = (HashMap<String, Arc<Route>>, Vec<String>);
+type Routes = (HashMap<String, Arc<Route>>, Vec<String>, Arc<PolicySet>);
 
 async fn compile_env(
     store: &Store,
@@ -373,5 +385,5 @@ async fn compile_env(
     }
     let mut models: Vec<String> = routes.keys().cloned().collect();
     models.sort();
-    Ok((routes, models))
+    Ok((routes, models, config.policies().set().clone()))
 }

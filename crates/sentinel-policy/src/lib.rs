@@ -24,7 +24,7 @@ pub use content::PiiKind;
 pub use document::{RawBudget, RawContent, RawDenyPattern, RawPolicy, RawRateLimit};
 pub use evaluate::{Applicable, Check, ContentOutcome, Finding, Redaction, Refusal, RequestFacts};
 pub use model::{
-    Api, CounterFailure, Level, LimitKind, LimitRule, Mode, ModelPattern, PolicySet, Rule,
+    Api, CounterFailure, ExplainQuery, Level, LimitKind, LimitRule, Mode, ModelPattern, PolicySet, Rule,
     ScopePolicy,
 };
 

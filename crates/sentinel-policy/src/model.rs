@@ -298,3 +298,28 @@ impl PolicySet {
         ])
     }
 }
+
+/// A hypothetical request for `sentinel policy explain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainQuery {
+    /// The key id (the 16 hex digits after `snt_<env>_`), never the key.
+    pub key: String,
+    /// The requested model.
+    pub model: String,
+    /// The ingress API; `chat_completions` when absent.
+    #[serde(default)]
+    pub api: Option<String>,
+    /// The output-token cap the request would ask for.
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// The body size, in bytes; 0 when absent.
+    #[serde(default)]
+    pub body_bytes: Option<u64>,
+    /// The client's address; rules on source networks fail without one.
+    #[serde(default)]
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Names of metadata headers the request would carry.
+    #[serde(default)]
+    pub headers: Vec<String>,
+}

@@ -13,6 +13,7 @@ pub mod azure_mock;
 pub mod google_mock;
 pub mod openai_mock;
 pub mod postgres;
+pub mod tcp_proxy;
 
 /// Serves `app` on a free loopback port in the background; its address.
 pub(crate) async fn serve(app: axum::Router) -> std::net::SocketAddr {

@@ -4,10 +4,11 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::http::StatusCode;
-use sentinel_config::ServerConfig;
+use sentinel_config::{ServerConfig, redact_url};
 use sentinel_console::ConsoleDeps;
 use sentinel_core::{DEFAULT_ORG, Role};
 use sentinel_gateway::{BuildDeps, EndpointRegistry, Gateway, GatewaySettings};
+use sentinel_limits::{Counters, MemoryCounters, RedisCounters};
 use sentinel_listener::ListenerLimits;
 use sentinel_providers::{HttpSettings, ProviderRegistry};
 use sentinel_store::{AuditContext, Store};
@@ -75,6 +76,25 @@ fn store_url(server: &ServerConfig) -> anyhow::Result<String> {
     Ok(format!("sqlite://{}?mode=rwc", path.display()))
 }
 
+/// The rate-limit and budget counters: Redis when configured (shared by
+/// every replica), else this process's memory. Redis being down at start
+/// is not fatal: environments' `on_counter_failure` decides per request,
+/// and `/readyz` reports it.
+async fn counters(server: &ServerConfig) -> anyhow::Result<Arc<dyn Counters>> {
+    let Some(url) = &server.redis else {
+        return Ok(Arc::new(MemoryCounters::new()));
+    };
+    let redis = RedisCounters::connect(
+        url,
+        &server.redis_prefix,
+        Duration::from_millis(server.redis_timeout_ms),
+    )
+    .await
+    .with_context(|| format!("cannot use Redis at {}", redact_url(url)))?;
+    tracing::info!(redis = %redact_url(url), prefix = %server.redis_prefix, "rate limits and budgets are counted in Redis");
+    Ok(Arc::new(redis))
+}
+
 /// Starts Sentinel: store, bootstrap, snapshot, writer, both listeners.
 pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     let server = &options.server;
@@ -105,6 +125,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         background.clone(),
     );
     let writer = tokio::spawn(writer);
+    let counters = counters(server).await?;
     let gateway = Gateway::new(
         store.clone(),
         records,
@@ -116,6 +137,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         GatewaySettings {
             max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
         },
+        counters,
     );
     // Startup is the first reload.
     gateway
@@ -128,6 +150,16 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             .run_reloader(background.clone(), RELOAD_EVERY),
     );
 
+    let events_gateway = gateway.clone();
+    let events_stop = background.clone();
+    tasks.spawn(async move {
+        tokio::select! {
+            () = events_stop.cancelled() => {}
+            () = events_gateway.log_budget_events() => {}
+        }
+    });
+
+    let explain_gateway = gateway.clone();
     let readiness_gateway = gateway.clone();
     let health_gateway = gateway.clone();
     let console = sentinel_console::router(ConsoleDeps {
@@ -149,6 +181,15 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
                     )
                 })
                 .collect()
+        }),
+        explain: Arc::new(move |env_id, app_id, app_name, query| {
+            let gateway = explain_gateway.clone();
+            Box::pin(async move {
+                let explanation =
+                    sentinel_gateway::explain(&gateway, &env_id, &app_id, &app_name, &query)
+                        .await?;
+                serde_json::to_value(explanation).map_err(|e| e.to_string())
+            })
         }),
     });
 

@@ -19,7 +19,7 @@ pub struct ServeArgs {
     /// Store URL: sqlite://PATH or postgres://… (default: SQLite in the data directory).
     #[arg(long)]
     pub store: Option<String>,
-    /// Redis URL for shared counters (used by later features; accepted now).
+    /// Redis URL for rate-limit and budget counters shared by replicas.
     #[arg(long)]
     pub redis: Option<String>,
     /// Data-plane listener address.

@@ -108,6 +108,9 @@ impl Harness {
                 Box::pin(async { (StatusCode::OK, json!({"status": "ready"})) })
             }),
             provider_health: Arc::new(Vec::new),
+            explain: Arc::new(|_, _, _, _| {
+                Box::pin(async { Err("no gateway in console tests".to_owned()) })
+            }),
         });
         Self {
             store,

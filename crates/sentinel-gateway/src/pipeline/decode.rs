@@ -72,6 +72,18 @@ impl ModelRequest {
         })
     }
 
+    /// A top-level field read as a non-negative integer; `None` when absent,
+    /// null or not such a number (the upstream judges those).
+    pub fn u64_field(&self, name: &str) -> Option<u64> {
+        let (_, raw) = self.fields.iter().find(|(k, _)| k == name)?;
+        raw.get().parse::<u64>().ok()
+    }
+
+    /// The request body as the client sent it.
+    pub fn original(&self) -> &Bytes {
+        &self.original
+    }
+
     /// Makes a stream request ask for the final usage chunk. Returns true
     /// when the client had not asked for it (so the gateway strips the
     /// chunk again before the client sees it).

@@ -19,6 +19,7 @@ use crate::{
 pub struct Principal {
     pub key_id: String,
     pub app_id: String,
+    pub app_name: String,
     pub env: Arc<EnvRuntime>,
 }
 
@@ -91,6 +92,7 @@ pub fn identify(
     Ok(Principal {
         key_id: entry.id.clone(),
         app_id: entry.app_id.clone(),
+        app_name: entry.app_name.clone(),
         env,
     })
 }

@@ -4,8 +4,10 @@
 //! 1. accept — body-size limit (headers and read time are the listener's job)
 //! 2. identify — key → principal, environment from host
 //! 3. decode — JSON → model, stream flag, raw fields
-//! 4. route — requested model → provider target
-//! 5. dispatch — one upstream attempt (retries and fallbacks come later)
+//! 4. policy — the rules of the applicable scopes (content rules may
+//!    redact the prompt), then rate limits and a budget reservation
+//!    (taken after routing, which prices the worst case)
+//! 5. route and dispatch — attempts, retries and fallbacks
 //! 6. respond — pass the answer through, streaming chunk by chunk
 //! 7. record — the request record, with its cost from the target's price,
 //!    goes to the asynchronous writer
@@ -15,6 +17,7 @@ mod dispatch;
 mod guard;
 pub(crate) mod identify;
 mod messages;
+pub(crate) mod policy;
 #[cfg(any(test, feature = "bench"))]
 pub(crate) mod scripted;
 mod stream;
@@ -120,10 +123,14 @@ impl Ingress {
     }
 
     fn as_str(self) -> &'static str {
+        self.policy_api().as_str()
+    }
+
+    fn policy_api(self) -> sentinel_policy::Api {
         match self {
-            Self::ChatCompletions => "chat_completions",
-            Self::Embeddings => "embeddings",
-            Self::AnthropicMessages => "anthropic_messages",
+            Self::ChatCompletions => sentinel_policy::Api::ChatCompletions,
+            Self::Embeddings => sentinel_policy::Api::Embeddings,
+            Self::AnthropicMessages => sentinel_policy::Api::AnthropicMessages,
         }
     }
 }
@@ -194,13 +201,24 @@ async fn run(
         )
         .with_retry_after(1)
     })?;
+    let source_ip = crate::peer(&request).map(|p| p.ip());
     let (parts, body) = request.into_parts();
 
     // identify
     let principal = identify::identify(&snapshot, &parts.headers, &parts.uri, record.time, record)?;
+    let policies = principal.env.policies.clone();
+    let applicable = policies.applicable(&principal.app_name, &principal.key_id);
 
-    // accept: bounded body
-    let body = read_body(body, gw.max_body_bytes()).await?;
+    // accept: bounded body (a policy may bound it tighter)
+    let limit = policy::body_limit(&applicable, gw.max_body_bytes());
+    let body = read_body(body, limit).await.map_err(|error| {
+        if error.code == ErrorCode::PayloadTooLarge && limit < gw.max_body_bytes() {
+            policy::body_refused(gw, &applicable, limit, error, record)
+        } else {
+            error
+        }
+    })?;
+    policy::note_request(record, &parts.headers, body.len());
 
     // decode (an Anthropic body has `model` and `stream` too; it is
     // translated per target at dispatch, when the target is not native)
@@ -215,6 +233,14 @@ async fn run(
     })?;
     record.requested_model = Some(request.model.clone());
     record.stream = request.stream;
+    record.max_tokens = policy::requested_max_tokens(&request).and_then(|n| i64::try_from(n).ok());
+
+    // policy: rules, then content
+    let api = ingress.policy_api();
+    if !applicable.is_empty() {
+        policy::check_rules(gw, &applicable, api, &request, &parts.headers, source_ip, record)?;
+        request = policy::apply_content(gw, &applicable, request, record)?;
+    }
     // Every OpenAI stream asks for usage; a client that did not ask never
     // sees it. (Anthropic streams always report usage.)
     let strip_usage = ingress != Ingress::AnthropicMessages
@@ -243,6 +269,26 @@ async fn run(
     })?;
     record.route_plan = Some(route.plan.clone());
 
+    // policy: rate limits and the budget reservation
+    let grant = if applicable.is_empty() {
+        policy::Grant::default()
+    } else {
+        let demand = policy::demand(&applicable, api, &request, route);
+        policy::admit(
+            gw,
+            &applicable,
+            &principal,
+            policies.on_counter_failure(),
+            demand,
+            record,
+        )
+        .await?
+    };
+    let policy::Grant {
+        mut settlement,
+        headers: rate_headers,
+    } = grant;
+
     // dispatch: attempts, retries and fallbacks
     tracing::debug!(
         request_id = %record.id, key_id = %principal.key_id, app_id = %principal.app_id,
@@ -265,7 +311,16 @@ async fn run(
         record,
         started,
     )
-    .await?;
+    .await;
+    let committed = match committed {
+        Ok(committed) => committed,
+        Err(error) => {
+            if let Some(settlement) = settlement.take() {
+                settlement.finish(record);
+            }
+            return Err(error);
+        }
+    };
     // A native answer is already in the client's format.
     let native = committed.operation == Operation::AnthropicMessages;
     let response = committed.response;
@@ -295,10 +350,13 @@ async fn run(
                     .map(|(p, source)| (p, *source)),
                 operation == Operation::Embeddings,
             );
+            if let Some(settlement) = settlement.take() {
+                settlement.finish(record);
+            }
             if ingress == Ingress::AnthropicMessages && !native {
                 body = chat_to_anthropic(&body)?;
             }
-            let response = Response::builder()
+            let mut response = Response::builder()
                 .status(response.status)
                 .header(header::CONTENT_TYPE, content_type)
                 .body(Body::from(body))
@@ -306,6 +364,7 @@ async fn run(
                     GatewayError::new(ErrorCode::Internal, "could not build the response")
                         .with_detail(e.to_string())
                 })?;
+            response.headers_mut().extend(rate_headers);
             Ok(Reply::Complete(response))
         }
         UpstreamBody::Stream(stream) => {
@@ -341,9 +400,10 @@ async fn run(
                 } else {
                     SseTap::default()
                 })
-                .with_price(target.price),
+                .with_price(target.price)
+                .with_settlement(settlement),
             );
-            let response = Response::builder()
+            let mut response = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "text/event-stream")
                 .header(header::CACHE_CONTROL, "no-cache")
@@ -353,6 +413,7 @@ async fn run(
                     GatewayError::new(ErrorCode::Internal, "could not build the response")
                         .with_detail(e.to_string())
                 })?;
+            response.headers_mut().extend(rate_headers);
             Ok(Reply::Streaming(response, id))
         }
     }

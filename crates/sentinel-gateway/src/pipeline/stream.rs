@@ -15,6 +15,7 @@ use sentinel_core::{ErrorCode, Price, PriceSource, RequestRecord};
 use sentinel_providers::{ByteStream, ProviderError, stream::StreamTranslator};
 use tokio::time::Instant;
 
+use super::policy::Settlement;
 use crate::{
     endpoint::{EndpointKey, SharedEndpoint, lock},
     error::ClientApi,
@@ -39,6 +40,8 @@ struct StreamRecord {
     breaker: BreakerReport,
     /// The answering target's price, for the record's cost.
     price: Option<(Price, PriceSource)>,
+    /// The policy counters to settle with the real usage.
+    settlement: Option<Settlement>,
 }
 
 impl Drop for StreamRecord {
@@ -75,6 +78,9 @@ impl Drop for StreamRecord {
         } else if !self.tap.done {
             record.error_detail = Some("client disconnected before the stream finished".to_owned());
         }
+        if let Some(settlement) = self.settlement.take() {
+            settlement.finish(&record);
+        }
         self.sink.submit(record);
     }
 }
@@ -110,6 +116,7 @@ impl RecordedStream {
                 upstream_failed: None,
                 breaker,
                 price: None,
+                settlement: None,
             },
         }
     }
@@ -124,6 +131,11 @@ impl RecordedStream {
     #[must_use]
     pub(crate) fn with_price(mut self, price: Option<(Price, PriceSource)>) -> Self {
         self.state.price = price;
+        self
+    }
+
+    pub(crate) fn with_settlement(mut self, settlement: Option<Settlement>) -> Self {
+        self.state.settlement = settlement;
         self
     }
 }

@@ -51,7 +51,7 @@ pub enum Command {
     },
 }
 
-fn read_document(file: &str) -> anyhow::Result<String> {
+pub(super) fn read_document(file: &str) -> anyhow::Result<String> {
     if file == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)

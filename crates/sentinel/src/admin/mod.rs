@@ -1,5 +1,5 @@
-//! Admin commands: `sentinel env|apps|keys|secrets|config|requests|audit|
-//! operators|whoami`. Each talks to the console's admin API, so every change
+//! Admin commands: `sentinel env|apps|keys|secrets|config|policy|requests|
+//! audit|operators|whoami`. Each talks to the console's admin API, so every change
 //! is authenticated and audited exactly as it is from any other client.
 //!
 //! Output is a human-readable table by default and the server's JSON with
@@ -14,9 +14,11 @@ mod config;
 mod env;
 mod keys;
 mod operators;
+mod policy;
 mod providers;
 mod requests;
 mod secrets;
+mod simulate;
 mod table;
 
 use clap::{Args, Subcommand};
@@ -97,6 +99,13 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::Command,
     },
+    /// Policies: explain a decision, simulate a candidate on recorded traffic.
+    Policy {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: policy::Command,
+    },
     /// Provider endpoints: health (breaker state, recent errors).
     Providers {
         #[command(flatten)]
@@ -144,6 +153,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Operators { conn, command } => {
             operators::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Policy { conn, command } => {
+            policy::run(&Client::new(&conn)?, command, conn.json).await?
         }
         Command::Providers { conn, command } => {
             providers::run(&Client::new(&conn)?, command, conn.json).await?

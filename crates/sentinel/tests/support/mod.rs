@@ -41,11 +41,18 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub store_url: Option<String>,
     pub master_key: String,
+    /// Redis URL and key prefix of the counters, when they are in Redis.
+    pub redis: Option<(String, String)>,
     _db: Option<TestDatabase>,
 }
 
 impl TestApp {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, None).await
+    }
+
+    /// [`TestApp::start`] with the counters in Redis at (URL, key prefix).
+    pub async fn start_with(backend: Backend, redis: Option<(String, String)>) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let db = match backend {
             Backend::Sqlite => None,
@@ -54,7 +61,13 @@ impl TestApp {
         let store_url = db.as_ref().map(|d| d.url.clone());
         let master_key = MasterKey::generate().to_text();
         let upstream = MockOpenAi::start().await;
-        let running = Self::boot(data_dir.path(), store_url.clone(), &master_key).await;
+        let running = Self::boot(
+            data_dir.path(),
+            store_url.clone(),
+            &master_key,
+            redis.clone(),
+        )
+        .await;
         let http = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -68,12 +81,34 @@ impl TestApp {
             data_dir,
             store_url,
             master_key,
+            redis,
             _db: db,
         }
     }
 
-    async fn boot(data_dir: &std::path::Path, store: Option<String>, master_key: &str) -> Running {
-        let server = ServerConfig {
+    /// A second Sentinel process on the same store (PostgreSQL) and the
+    /// same counters, with its own data directory: a replica.
+    pub async fn replica(&self, data_dir: &std::path::Path) -> Running {
+        assert!(
+            self.store_url.is_some(),
+            "replicas share a PostgreSQL store; start the app on Backend::Postgres"
+        );
+        Self::boot(
+            data_dir,
+            self.store_url.clone(),
+            &self.master_key,
+            self.redis.clone(),
+        )
+        .await
+    }
+
+    async fn boot(
+        data_dir: &std::path::Path,
+        store: Option<String>,
+        master_key: &str,
+        redis: Option<(String, String)>,
+    ) -> Running {
+        let mut server = ServerConfig {
             gateway_addr: "127.0.0.1:0".parse().unwrap(),
             console_addr: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.to_path_buf(),
@@ -81,6 +116,12 @@ impl TestApp {
             shutdown_grace_s: 5,
             ..ServerConfig::default()
         };
+        if let Some((url, prefix)) = redis {
+            server.redis = Some(url);
+            server.redis_prefix = prefix;
+            // Generous: a loaded CI machine must not fail calls that work.
+            server.redis_timeout_ms = 2000;
+        }
         let master_key = master_key.to_owned();
         let env = move |name: &str| match name {
             "SENTINEL_MASTER_KEY" => Some(master_key.clone()),
