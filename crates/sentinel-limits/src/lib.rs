@@ -23,8 +23,36 @@
 //!   but never refuses; when it would have refused, the admission lists it in
 //!   [`Admission::shadow_breaches`].
 //!
+//! - requests/min and tokens/min windows count the previous fixed window
+//!   weighted by its remaining overlap, rounded up: a window boundary never
+//!   lowers the use abruptly; the previous minute fades over the next one.
+//! - two charges on the same counter (same scope, same kind of limit) take
+//!   the amount once; each is checked against its own limit.
+//! - settling: tokens/min gets `actual - estimate` (clamped at 0) in the
+//!   window the estimate went into; spend gets the reservation replaced by
+//!   the real cost (`None` keeps the reservation as spend) in the day or
+//!   month it went into; concurrency is released. A lease settled after
+//!   its window or period is over changes nothing.
+//! - threshold alerts ([`Counters::subscribe`]) are about committed spend
+//!   only: reservations never trigger them, a settle whose real cost moves
+//!   committed spend from below to at-or-above `limit × permille / 1000`
+//!   does. Each threshold of a counter is announced at most once per day or
+//!   month (per back end: once across all Redis replicas).
+//!
+//! Back ends: [`MemoryCounters`] (uses the `now` it is given) and
+//! [`RedisCounters`] (uses the Redis server's clock, so every replica sees
+//! the same windows).
+//!
 //! Invariant: no lock is held across an await; the in-process back end
 //! never awaits at all.
+
+mod memory;
+mod period;
+mod redis;
+mod rules;
+
+pub use crate::memory::MemoryCounters;
+pub use crate::redis::RedisCounters;
 
 /// How long a concurrency lease lives without being settled.
 pub const LEASE_TTL_MS: i64 = 15 * 60 * 1000;
@@ -124,6 +152,14 @@ pub struct Lease {
     pub(crate) demand: Demand,
     /// Identifies concurrency leases (Redis).
     pub(crate) id: String,
+}
+
+impl Lease {
+    /// Whether the lease holds no counter (an admission without charges);
+    /// settling it does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
