@@ -11,7 +11,9 @@
 //! Semantics (the same in every back end):
 //! - requests/min and tokens/min: sliding window over the last 60 s
 //!   (two fixed windows, the previous one weighted by how much of it still
-//!   overlaps). Admitted while `used + amount <= limit`.
+//!   overlaps, rounded up: a window boundary never lowers the use at once,
+//!   the previous minute fades over the next). Admitted while
+//!   `used + amount <= limit`.
 //! - concurrency: requests in flight. Admitted while `in_flight + 1 <= limit`.
 //!   A lease that is never settled (a crashed replica) expires after
 //!   [`LEASE_TTL_MS`].
@@ -22,10 +24,6 @@
 //! - a charge with `enforce: false` (shadow mode) is counted like any other
 //!   but never refuses; when it would have refused, the admission lists it in
 //!   [`Admission::shadow_breaches`].
-//!
-//! - requests/min and tokens/min windows count the previous fixed window
-//!   weighted by its remaining overlap, rounded up: a window boundary never
-//!   lowers the use abruptly; the previous minute fades over the next one.
 //! - two charges on the same counter (same scope, same kind of limit) take
 //!   the amount once; each is checked against its own limit.
 //! - settling: tokens/min gets `actual - estimate` (clamped at 0) in the

@@ -41,7 +41,9 @@ const SWEEP_EVERY_MS: i64 = 60_000;
 
 type Cell = Arc<Mutex<CounterState>>;
 
-/// Counters in this process's memory.
+/// Counters in this process's memory, for a single gateway node. Windows
+/// and periods follow the `now` each call passes; threshold events go to
+/// every [`Counters::subscribe`] receiver.
 pub struct MemoryCounters {
     counters: RwLock<HashMap<CounterId, Cell>>,
     /// The earliest `now` at which an admission sweeps.
@@ -65,6 +67,7 @@ impl Default for MemoryCounters {
 }
 
 impl MemoryCounters {
+    /// Empty counters.
     pub fn new() -> Self {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Self {

@@ -28,8 +28,10 @@
 //!   [`Counters::health`];
 //! - no message, `Debug` output or log line carries the URL's password.
 //!
-//! A lease that is never settled keeps its spend reservation as spend (as a
-//! settle without a reported cost would) and its tokens estimate.
+//! A lease that is never settled (crash, or a settle that failed) keeps its
+//! spend reservation as spend (as a settle without a reported cost would)
+//! and its tokens estimate. Amounts and limits are capped at 2^53 on the way
+//! to Lua, whose numbers are doubles.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,7 +76,8 @@ static SETTLE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Counters in Redis, shared by every gateway replica that uses the same
-/// Redis and key prefix.
+/// Redis and key prefix. Windows and periods follow the Redis server's
+/// clock: the `now` arguments are ignored.
 pub struct RedisCounters {
     shared: Arc<Shared>,
     /// Where background settles run.
@@ -188,10 +191,11 @@ impl RedisCounters {
         }
     }
 
-    /// Runs the admit script in `mode` (`admit` or `peek`).
+    /// Runs the admit script: observes the charges' counters and, in
+    /// [`ScriptMode::Admit`], takes them if every enforced limit has room.
     async fn observe(
         &self,
-        mode: &str,
+        mode: ScriptMode,
         charges: &[Charge],
         demand: Demand,
         lease_id: &str,
@@ -199,7 +203,7 @@ impl RedisCounters {
         let counters = rules::counters_of(charges);
         let mut invocation = ADMIT_SCRIPT.prepare_invoke();
         invocation
-            .arg(mode)
+            .arg(mode.name())
             .arg(lease_id)
             .arg(LEASE_TTL_MS)
             .arg(RATE_KEY_TTL_MS)
@@ -209,8 +213,8 @@ impl RedisCounters {
             invocation
                 .key(counter_key(&self.shared.prefix, id))
                 .arg(admit_kind(id.kind))
-                .arg(id.kind.amount(demand))
-                .arg(tightest_enforced_limit(charges, id).map_or(-1, saturating_i64));
+                .arg(lua_number(id.kind.amount(demand)))
+                .arg(tightest_enforced_limit(charges, id).map_or(-1, lua_number));
         }
         let raw = self.shared.run_script(&invocation).await?;
         AdmitReply::parse(&raw, counters).map_err(|error| self.shared.failure(&error))
@@ -236,7 +240,9 @@ impl Counters for RedisCounters {
         } else {
             String::new()
         };
-        let reply = self.observe("admit", charges, demand, &lease_id).await?;
+        let reply = self
+            .observe(ScriptMode::Admit, charges, demand, &lease_id)
+            .await?;
         Ok(reply.into_admission(charges, demand, lease_id))
     }
 
@@ -259,7 +265,9 @@ impl Counters for RedisCounters {
         if charges.is_empty() {
             return Ok(Vec::new());
         }
-        let reply = self.observe("peek", charges, Demand::default(), "").await?;
+        let reply = self
+            .observe(ScriptMode::Peek, charges, Demand::default(), "")
+            .await?;
         let observed = reply.observed();
         Ok(charges
             .iter()
@@ -332,7 +340,7 @@ impl Shared {
     /// Records a failure in the health state and turns it into an error.
     fn failure(&self, message: &str) -> CounterError {
         let message = scrub(
-            &format!("redis {}: {message}", self.endpoint),
+            &format!("redis at {}: {message}", self.endpoint),
             &self.secrets,
         );
         let mut state = self.health.lock().unwrap_or_else(PoisonError::into_inner);
@@ -359,6 +367,24 @@ impl Shared {
             Err(error) => {
                 tracing::warn!(%error, "settling a lease failed; its estimates stay counted");
             }
+        }
+    }
+}
+
+/// What the admit script does after observing the counters.
+#[derive(Debug, Clone, Copy)]
+enum ScriptMode {
+    /// Take every counter if all enforced limits have room.
+    Admit,
+    /// Take nothing (for [`Counters::usage`]).
+    Peek,
+}
+
+impl ScriptMode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Admit => "admit",
+            Self::Peek => "peek",
         }
     }
 }
@@ -444,6 +470,12 @@ impl AdmitReply {
     ) -> Result<Admission, Refusal> {
         let observed = self.observed();
         let assessment = rules::assess(charges, demand, &observed);
+        if self.admitted && assessment.refusal.is_some() {
+            tracing::warn!(
+                refusal = ?assessment.refusal,
+                "the Redis admit script admitted a request the client would refuse; admitted"
+            );
+        }
         if !self.admitted {
             return Err(assessment
                 .refusal
@@ -588,8 +620,8 @@ impl SettlePlan {
             plan.args.extend([
                 step.kind.to_owned(),
                 step.bucket.to_string(),
-                step.estimate.to_string(),
-                step.actual.to_string(),
+                lua_number(step.estimate).to_string(),
+                lua_number(step.actual).to_string(),
                 alert_key_index.to_string(),
                 step.alerts.len().to_string(),
             ]);
@@ -597,7 +629,7 @@ impl SettlePlan {
                 let limit = limit_value(charge.limit);
                 plan.args.push(format!("{limit}:{permille}"));
                 plan.args
-                    .push(threshold_amount(limit, *permille).to_string());
+                    .push(lua_number(threshold_amount(limit, *permille)).to_string());
             }
             plan.alerts.push(step.alerts);
         }
@@ -703,8 +735,11 @@ fn tightest_enforced_limit(charges: &[Charge], id: &CounterId) -> Option<u64> {
         .min()
 }
 
-fn saturating_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// `value` capped where Lua's numbers (doubles) stop being exact integers:
+/// 2^53, about 9 × 10^15 (micro-USD: 9 billion USD).
+fn lua_number(value: u64) -> i64 {
+    const EXACT_MAX: u64 = 1 << 53;
+    i64::try_from(value.min(EXACT_MAX)).unwrap_or(i64::MAX)
 }
 
 /// The admit script's name for a kind.
