@@ -82,26 +82,29 @@ pub async fn explain(
         })?,
     };
     let applicable = env.policies.applicable(app_name, &query.key);
-    let headers: Vec<String> = query.headers.iter().map(|h| h.to_ascii_lowercase()).collect();
-    let has_header = |name: &str| headers.iter().any(|h| h == name);
-    let facts = sentinel_policy::RequestFacts {
-        api,
-        model: &query.model,
-        max_tokens: query.tokens,
-        body_bytes: query.body_bytes.unwrap_or(0),
-        source_ip: query.source_ip,
-        has_header: &has_header,
+    // The facts borrow a non-`Sync` closure: keep them out of the awaits.
+    let checks: Vec<CheckView> = {
+        let headers: Vec<String> = query.headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let has_header = |name: &str| headers.iter().any(|h| h == name);
+        let facts = sentinel_policy::RequestFacts {
+            api,
+            model: &query.model,
+            max_tokens: query.tokens,
+            body_bytes: query.body_bytes.unwrap_or(0),
+            source_ip: query.source_ip,
+            has_header: &has_header,
+        };
+        applicable
+            .explain(&facts)
+            .into_iter()
+            .map(|c| CheckView {
+                rule: c.rule,
+                mode: c.mode.as_str().to_owned(),
+                passed: c.passed,
+                message: c.message,
+            })
+            .collect()
     };
-    let checks: Vec<CheckView> = applicable
-        .explain(&facts)
-        .into_iter()
-        .map(|c| CheckView {
-            rule: c.rule,
-            mode: c.mode.as_str().to_owned(),
-            passed: c.passed,
-            message: c.message,
-        })
-        .collect();
     let route = env.route(&query.model);
     let demand = estimate(
         &applicable,

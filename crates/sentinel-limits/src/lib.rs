@@ -11,7 +11,9 @@
 //! Semantics (the same in every back end):
 //! - requests/min and tokens/min: sliding window over the last 60 s
 //!   (two fixed windows, the previous one weighted by how much of it still
-//!   overlaps). Admitted while `used + amount <= limit`.
+//!   overlaps, rounded up: a window boundary never lowers the use at once,
+//!   the previous minute fades over the next). Admitted while
+//!   `used + amount <= limit`.
 //! - concurrency: requests in flight. Admitted while `in_flight + 1 <= limit`.
 //!   A lease that is never settled (a crashed replica) expires after
 //!   [`LEASE_TTL_MS`].
@@ -22,9 +24,33 @@
 //! - a charge with `enforce: false` (shadow mode) is counted like any other
 //!   but never refuses; when it would have refused, the admission lists it in
 //!   [`Admission::shadow_breaches`].
+//! - two charges on the same counter (same scope, same kind of limit) take
+//!   the amount once; each is checked against its own limit.
+//! - settling: tokens/min gets `actual - estimate` (clamped at 0) in the
+//!   window the estimate went into; spend gets the reservation replaced by
+//!   the real cost (`None` keeps the reservation as spend) in the day or
+//!   month it went into; concurrency is released. A lease settled after
+//!   its window or period is over changes nothing.
+//! - threshold alerts ([`Counters::subscribe`]) are about committed spend
+//!   only: reservations never trigger them, a settle whose real cost moves
+//!   committed spend from below to at-or-above `limit × permille / 1000`
+//!   does. Each threshold of a counter is announced at most once per day or
+//!   month (per back end: once across all Redis replicas).
+//!
+//! Back ends: [`MemoryCounters`] (uses the `now` it is given) and
+//! [`RedisCounters`] (uses the Redis server's clock, so every replica sees
+//! the same windows).
 //!
 //! Invariant: no lock is held across an await; the in-process back end
 //! never awaits at all.
+
+mod memory;
+mod period;
+mod redis;
+mod rules;
+
+pub use crate::memory::MemoryCounters;
+pub use crate::redis::RedisCounters;
 
 /// How long a concurrency lease lives without being settled.
 pub const LEASE_TTL_MS: i64 = 15 * 60 * 1000;
@@ -124,6 +150,14 @@ pub struct Lease {
     pub(crate) demand: Demand,
     /// Identifies concurrency leases (Redis).
     pub(crate) id: String,
+}
+
+impl Lease {
+    /// Whether the lease holds no counter (an admission without charges);
+    /// settling it does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
