@@ -578,46 +578,29 @@ impl SettlePlan {
     /// `None` when there is nothing to correct (only requests/min, or an
     /// empty lease).
     fn new(prefix: &str, lease: &Lease, actual: Actual) -> Option<Self> {
-        let mut by_counter: BTreeMap<CounterId, Vec<&Held>> = BTreeMap::new();
-        for held in &lease.inner {
-            by_counter
-                .entry(CounterId::of(&held.charge))
-                .or_default()
-                .push(held);
-        }
-        let mut plan = Self {
-            keys: Vec::new(),
-            args: Vec::new(),
-            alerts: Vec::new(),
-        };
-        let mut counters = Vec::new();
-        for (id, held) in &by_counter {
-            let bucket = held.first().map_or(0, |held| held.bucket);
-            if let Some(step) = SettleStep::new(id, bucket, lease, actual, held) {
-                counters.push((id, step));
-            }
-        }
-        if counters.is_empty() {
+        let steps = settle_steps(lease, actual);
+        if steps.is_empty() {
             return None;
         }
-        plan.keys = counters
+        let mut keys: Vec<String> = steps
             .iter()
             .map(|(id, _)| counter_key(prefix, id))
             .collect();
-        plan.args = vec![
+        let mut args = vec![
             lease.id.clone(),
-            counters.len().to_string(),
+            steps.len().to_string(),
             DAY_KEY_TTL_MS.to_string(),
             MONTH_KEY_TTL_MS.to_string(),
         ];
-        for (id, step) in counters {
+        let mut alerts = Vec::with_capacity(steps.len());
+        for (id, step) in steps {
             let alert_key_index = if step.alerts.is_empty() {
                 0
             } else {
-                plan.keys.push(alert_key(prefix, id, step.bucket));
-                plan.keys.len()
+                keys.push(alert_key(prefix, &id, step.bucket));
+                keys.len()
             };
-            plan.args.extend([
+            args.extend([
                 step.kind.to_owned(),
                 step.bucket.to_string(),
                 lua_number(step.estimate).to_string(),
@@ -627,13 +610,12 @@ impl SettlePlan {
             ]);
             for (charge, permille) in &step.alerts {
                 let limit = limit_value(charge.limit);
-                plan.args.push(format!("{limit}:{permille}"));
-                plan.args
-                    .push(lua_number(threshold_amount(limit, *permille)).to_string());
+                args.push(format!("{limit}:{permille}"));
+                args.push(lua_number(threshold_amount(limit, *permille)).to_string());
             }
-            plan.alerts.push(step.alerts);
+            alerts.push(step.alerts);
         }
-        Some(plan)
+        Some(Self { keys, args, alerts })
     }
 
     /// The threshold events of a settle reply.
@@ -654,6 +636,25 @@ impl SettlePlan {
             })
             .collect()
     }
+}
+
+/// The settle steps of a lease, one per counter that needs one.
+fn settle_steps(lease: &Lease, actual: Actual) -> Vec<(CounterId, SettleStep)> {
+    let mut by_counter: BTreeMap<CounterId, Vec<&Held>> = BTreeMap::new();
+    for held in &lease.inner {
+        by_counter
+            .entry(CounterId::of(&held.charge))
+            .or_default()
+            .push(held);
+    }
+    by_counter
+        .into_iter()
+        .filter_map(|(id, held)| {
+            let bucket = held.first().map_or(0, |held| held.bucket);
+            let step = SettleStep::new(&id, bucket, lease, actual, &held)?;
+            Some((id, step))
+        })
+        .collect()
 }
 
 /// What the settle script does to one counter.
