@@ -9,14 +9,7 @@ use axum::{
 };
 use sentinel_policy::ExplainQuery;
 
-use crate::{
-    ConsoleDeps,
-    auth::Caller,
-    environments,
-    error::ApiError,
-    extract::Json,
-    keys,
-};
+use crate::{ConsoleDeps, auth::Caller, environments, error::ApiError, extract::Json, keys};
 
 pub(crate) async fn explain(
     State(deps): State<ConsoleDeps>,
@@ -31,9 +24,7 @@ pub(crate) async fn explain(
         ));
     }
     if query.headers.len() > 64 {
-        return Err(ApiError::InvalidRequest(
-            "at most 64 header names".into(),
-        ));
+        return Err(ApiError::InvalidRequest("at most 64 header names".into()));
     }
     let key = keys::find(&deps, &caller, &env, &query.key).await?;
     let app = deps

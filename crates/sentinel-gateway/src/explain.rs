@@ -84,7 +84,11 @@ pub async fn explain(
     let applicable = env.policies.applicable(app_name, &query.key);
     // The facts borrow a non-`Sync` closure: keep them out of the awaits.
     let checks: Vec<CheckView> = {
-        let headers: Vec<String> = query.headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let headers: Vec<String> = query
+            .headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
         let has_header = |name: &str| headers.iter().any(|h| h == name);
         let facts = sentinel_policy::RequestFacts {
             api,
@@ -144,7 +148,11 @@ pub async fn explain(
     } else if let Some(limit) = limits.iter().find(|l| !l.passed && l.mode == "enforce") {
         let budget = limit.rule.contains(".budget.");
         decision = (
-            if budget { "budget_exceeded" } else { "rate_limited" },
+            if budget {
+                "budget_exceeded"
+            } else {
+                "rate_limited"
+            },
             Some(limit.rule.clone()),
         );
     }

@@ -39,8 +39,8 @@ use sentinel_store::Store;
 
 pub use endpoint::{EndpointHealth, EndpointRegistry};
 pub use error::{ClientApi, GatewayError};
-pub use health::readiness;
 pub use explain::{Explanation, explain};
+pub use health::readiness;
 pub use pipeline::REQUEST_ID_HEADER;
 pub use pipeline::policy::{CounterIds, DEFAULT_OUTPUT_TOKENS, charges, estimate_tokens};
 pub use policy_stats::PolicyStats;

@@ -121,9 +121,9 @@ impl Snapshot {
 
     /// Whether an environment refuses requests its counters cannot count.
     pub fn any_env_fails_closed(&self) -> bool {
-        self.envs.values().any(|env| {
-            env.policies.on_counter_failure() == sentinel_policy::CounterFailure::Closed
-        })
+        self.envs
+            .values()
+            .any(|env| env.policies.on_counter_failure() == sentinel_policy::CounterFailure::Closed)
     }
 
     /// Every endpoint and every (environment, route plan) this snapshot

@@ -24,8 +24,8 @@ pub use content::PiiKind;
 pub use document::{RawBudget, RawContent, RawDenyPattern, RawPolicy, RawRateLimit};
 pub use evaluate::{Applicable, Check, ContentOutcome, Finding, Redaction, Refusal, RequestFacts};
 pub use model::{
-    Api, CounterFailure, ExplainQuery, Level, LimitKind, LimitRule, Mode, ModelPattern, PolicySet, Rule,
-    ScopePolicy,
+    Api, CounterFailure, ExplainQuery, Level, LimitKind, LimitRule, Mode, ModelPattern, PolicySet,
+    Rule, ScopePolicy,
 };
 
 #[cfg(test)]

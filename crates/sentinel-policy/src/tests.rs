@@ -14,7 +14,9 @@ fn set(policies: serde_json::Value) -> PolicySet {
 
 fn errors(policies: serde_json::Value) -> Vec<Issue> {
     let raw: BTreeMap<String, RawPolicy> = serde_json::from_value(policies).unwrap();
-    compile(&raw).map(|_| ()).expect_err("the policies should be refused")
+    compile(&raw)
+        .map(|_| ())
+        .expect_err("the policies should be refused")
 }
 
 fn warnings(policies: serde_json::Value) -> Vec<Issue> {

@@ -332,3 +332,107 @@ async fn admin_commands_drive_a_live_server() {
     app.stop().await;
     let _ = Duration::ZERO;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_explain_and_simulate_on_a_live_server() {
+    let mut app = TestApp::start(Backend::Sqlite).await;
+    let (key, key_id) = app.setup_env("prod", &[]).await;
+    let with_policy = format!(
+        "{}policies:\n  environment:\n    max_tokens: 100\n",
+        app.upstream_document()
+    );
+    app.apply_config("prod", &with_policy).await;
+    let ask = |max_tokens: u32| {
+        app.chat(
+            Some(&key),
+            json!({"model": "gpt-test", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+    };
+    // Wait for the policy to be live; replay only what follows.
+    for _ in 0..200 {
+        if ask(500).send().await.unwrap().status() == 403 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    // Recorded traffic: five requests, two of them asking for 500 tokens.
+    for n in 0..5 {
+        let max_tokens = if n < 2 { 500 } else { 50 };
+        let response = app
+            .chat(
+                Some(&key),
+                json!({"model": "gpt-test", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = request_id(&response);
+        let _ = app.record(&id).await;
+    }
+
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "policy", "explain", "--env", "prod", "--key", &key_id, "--model", "gpt-test",
+            "--tokens", "500",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("decision: denied (rule environment.max_tokens)"),
+        "{out}"
+    );
+    assert!(out.contains("REFUSE"), "{out}");
+    assert!(!out.contains(&key), "the key itself never appears");
+
+    // A candidate that caps output at 40 tokens would refuse all five;
+    // three of them were allowed when recorded.
+    let candidate = format!(
+        "{}policies:\n  environment:\n    max_tokens: 40\n",
+        app.upstream_document()
+    );
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "policy", "simulate", "--env", "prod", "--since", &since, "-f", "-",
+        ],
+        Some(&candidate),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("replayed 5 of 5 records"), "{out}");
+    assert!(out.contains("allowed -> refused: 3"), "{out}");
+    assert!(out.contains("environment.max_tokens"), "{out}");
+    // Piped: no progress bar on standard error.
+    assert!(!err.contains("records ("), "{err}");
+
+    let (ok, out, _) = cli(
+        &app,
+        &[
+            "policy", "simulate", "--env", "prod", "--since", &since, "-f", "-", "--json",
+        ],
+        Some(&candidate),
+    );
+    assert!(ok);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["newly_refused"], 3);
+    assert_eq!(report["rules"][0]["requests"], 5);
+
+    // A broken candidate names the field.
+    let (ok, _, err) = cli(
+        &app,
+        &["policy", "simulate", "--env", "prod", "-f", "-"],
+        Some("policies:\n  environment:\n    max_tokens: 0\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("policies.environment.max_tokens"), "{err}");
+    app.stop().await;
+}

@@ -51,7 +51,8 @@ route_plans:
 async fn setup(app: &TestApp, policies: &str) -> (String, String) {
     app.create_env("prod", &[]).await;
     app.create_app("prod", "checkout").await;
-    app.set_secret("prod", "upstream-key", UPSTREAM_SECRET).await;
+    app.set_secret("prod", "upstream-key", UPSTREAM_SECRET)
+        .await;
     app.apply_config("prod", &format!("{}policies:\n{policies}", routes(app)))
         .await;
     let (key, id) = app.create_key("prod", "checkout").await;
@@ -130,20 +131,40 @@ async fn each_rule_refuses_with_its_id(backend: Backend) {
     let calls_before = app.upstream.calls().len();
 
     let refused = chat_with(&app, &key, hello("gpt-big"), &user).await;
-    assert_refused(&app, refused, (403, "policy_denied", "environment.allowed_models")).await;
+    assert_refused(
+        &app,
+        refused,
+        (403, "policy_denied", "environment.allowed_models"),
+    )
+    .await;
 
     let refused = chat(&app, &key, hello("gpt-test")).await;
-    assert_refused(&app, refused, (403, "policy_denied", "environment.required_metadata")).await;
+    assert_refused(
+        &app,
+        refused,
+        (403, "policy_denied", "environment.required_metadata"),
+    )
+    .await;
 
     let mut body = hello("gpt-test");
     body["max_tokens"] = json!(500);
     let refused = chat_with(&app, &key, body, &user).await;
-    assert_refused(&app, refused, (403, "policy_denied", "environment.max_tokens")).await;
+    assert_refused(
+        &app,
+        refused,
+        (403, "policy_denied", "environment.max_tokens"),
+    )
+    .await;
 
     let mut body = hello("gpt-test");
     body["messages"][0]["content"] = json!("x".repeat(3000));
     let refused = chat_with(&app, &key, body, &user).await;
-    assert_refused(&app, refused, (413, "payload_too_large", "environment.max_body_bytes")).await;
+    assert_refused(
+        &app,
+        refused,
+        (413, "payload_too_large", "environment.max_body_bytes"),
+    )
+    .await;
 
     let response = app
         .http
@@ -156,7 +177,12 @@ async fn each_rule_refuses_with_its_id(backend: Backend) {
         .unwrap();
     let id = request_id(&response);
     let refused = (response.status(), response.json().await.unwrap(), id);
-    assert_refused(&app, refused, (403, "policy_denied", "environment.allowed_apis")).await;
+    assert_refused(
+        &app,
+        refused,
+        (403, "policy_denied", "environment.allowed_apis"),
+    )
+    .await;
 
     // Refusals never reach the provider.
     assert_eq!(app.upstream.calls().len(), calls_before);
@@ -167,12 +193,16 @@ async fn each_rule_refuses_with_its_id(backend: Backend) {
         routes(&app)
     );
     app.apply_config("prod", &document).await;
-    wait_until_refused(&app, &key).await;
+    wait_until_refused(&app, &key, &format!("key/{key_id}.source_networks")).await;
     let refused = chat(&app, &key, hello("gpt-test")).await;
     assert_refused(
         &app,
         refused,
-        (403, "policy_denied", &format!("key/{key_id}.source_networks")),
+        (
+            403,
+            "policy_denied",
+            &format!("key/{key_id}.source_networks"),
+        ),
     )
     .await;
     document = document.replace("10.0.0.0/8", "127.0.0.0/8");
@@ -181,10 +211,11 @@ async fn each_rule_refuses_with_its_id(backend: Backend) {
     app.stop().await;
 }
 
-/// Polls until the key's plain request is refused (a new revision is live).
-async fn wait_until_refused(app: &TestApp, key: &str) {
+/// Polls until the key's plain request is refused by `rule` (a new
+/// revision is live).
+async fn wait_until_refused(app: &TestApp, key: &str, rule: &str) {
     for _ in 0..200 {
-        if chat(app, key, hello("gpt-test")).await.0 != 200 {
+        if chat(app, key, hello("gpt-test")).await.1["error"]["rule"] == rule {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
@@ -251,7 +282,12 @@ async fn shadow_mode_records_but_never_denies(backend: Backend) {
     );
     // Enforced rules still refuse.
     let refused = chat(&app, &key, hello("gpt-test")).await;
-    assert_refused(&app, refused, (403, "policy_denied", "environment.allowed_models")).await;
+    assert_refused(
+        &app,
+        refused,
+        (403, "policy_denied", "environment.allowed_models"),
+    )
+    .await;
     let (_, ready) = app.admin(Method::GET, "/readyz", None).await;
     assert!(
         ready["components"]["counters"]["policy"]["shadow_findings"]
@@ -275,8 +311,9 @@ async fn content_rules_redact_and_deny(backend: Backend) {
     )
     .await;
     let mut body = hello("gpt-test");
-    body["messages"][0]["content"] =
-        json!("I am jo@example.com, key sk-proj-abcdefghijklmnopqrstuvwx, card 4111 1111 1111 1111");
+    body["messages"][0]["content"] = json!(
+        "I am jo@example.com, key sk-proj-abcdefghijklmnopqrstuvwx, card 4111 1111 1111 1111"
+    );
     body["temperature"] = json!(0.25);
     let (status, answer, id) = chat(&app, &key, body).await;
     assert_eq!(status, 200, "{answer}");
@@ -298,13 +335,18 @@ async fn content_rules_redact_and_deny(backend: Backend) {
     let mut body = hello("gpt-test");
     body["messages"][0]["content"] = json!("status of PROJECT FALCON?");
     let refused = chat(&app, &key, body).await;
-    let record =
-        assert_refused(&app, refused, (403, "policy_denied", "environment.content.deny.falcon"))
-            .await;
-    assert!(record["policy"]["findings"][0]["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("Project Falcon is confidential"));
+    let record = assert_refused(
+        &app,
+        refused,
+        (403, "policy_denied", "environment.content.deny.falcon"),
+    )
+    .await;
+    assert!(
+        record["policy"]["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Project Falcon is confidential")
+    );
     app.stop().await;
 }
 
@@ -312,7 +354,11 @@ async fn rate_limits_answer_429_with_headers(backend: Backend) {
     let mut app = TestApp::start(backend).await;
     let (key, _) = setup(&app, "  app/checkout:\n    rate_limit: { rpm: 3 }\n").await;
     for remaining in (0..3).rev() {
-        let response = app.chat(Some(&key), hello("gpt-test")).send().await.unwrap();
+        let response = app
+            .chat(Some(&key), hello("gpt-test"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         let headers = response.headers();
         assert_eq!(headers["x-ratelimit-limit-requests"], "3");
@@ -322,7 +368,11 @@ async fn rate_limits_answer_429_with_headers(backend: Backend) {
         );
         assert!(headers.contains_key("x-ratelimit-reset-requests"));
     }
-    let response = app.chat(Some(&key), hello("gpt-test")).send().await.unwrap();
+    let response = app
+        .chat(Some(&key), hello("gpt-test"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
@@ -333,8 +383,12 @@ async fn rate_limits_answer_429_with_headers(backend: Backend) {
     assert_eq!(response.headers()["x-ratelimit-remaining-requests"], "0");
     let id = request_id(&response);
     let refused = (response.status(), response.json().await.unwrap(), id);
-    let record =
-        assert_refused(&app, refused, (429, "rate_limited", "app/checkout.rate_limit.rpm")).await;
+    let record = assert_refused(
+        &app,
+        refused,
+        (429, "rate_limited", "app/checkout.rate_limit.rpm"),
+    )
+    .await;
     assert_eq!(record["policy"]["decision"], "rate_limited");
     app.stop().await;
 }
@@ -353,7 +407,12 @@ async fn tokens_per_minute_are_reconciled(backend: Backend) {
     // A request whose own estimate exceeds the room left is refused.
     body["max_tokens"] = json!(250);
     let refused = chat(&app, &key, body).await;
-    assert_refused(&app, refused, (429, "rate_limited", "environment.rate_limit.tpm")).await;
+    assert_refused(
+        &app,
+        refused,
+        (429, "rate_limited", "environment.rate_limit.tpm"),
+    )
+    .await;
     app.stop().await;
 }
 
@@ -372,10 +431,8 @@ async fn budget_holds_under_concurrency(backend: Backend) {
         let bytes = serde_json::to_vec(&body).unwrap().len() as u64;
         (bytes.div_ceil(4) * 2_500_000 + 10 * 10_000_000).div_ceil(1_000_000)
     };
-    let ids: Vec<(StatusCode, Value, String)> = futures_util::future::join_all(
-        (0..200).map(|_| chat(&app, &key, body.clone())),
-    )
-    .await;
+    let ids: Vec<(StatusCode, Value, String)> =
+        futures_util::future::join_all((0..200).map(|_| chat(&app, &key, body.clone()))).await;
     let mut spent = 0;
     let mut refused = 0;
     for (status, answer, id) in &ids {
@@ -389,7 +446,10 @@ async fn budget_holds_under_concurrency(backend: Backend) {
             other => panic!("unexpected status {other}: {answer}"),
         }
     }
-    assert!(refused > 0, "a small budget must refuse some of 200 requests");
+    assert!(
+        refused > 0,
+        "a small budget must refuse some of 200 requests"
+    );
     assert!(
         spent <= 1000 + worst_case,
         "spent {spent} µUSD against a budget of 1000 and a worst case of {worst_case}"
@@ -432,7 +492,10 @@ async fn explain_names_the_deciding_rule(backend: Backend) {
         .iter()
         .find(|c| c["rule"] == "app/checkout.allowed_models")
         .unwrap();
-    assert_eq!((shadow["mode"].as_str(), shadow["passed"].as_bool()), (Some("shadow"), Some(false)));
+    assert_eq!(
+        (shadow["mode"].as_str(), shadow["passed"].as_bool()),
+        (Some("shadow"), Some(false))
+    );
 
     let denied = explain(json!({"key": key_id, "model": "gpt-test", "tokens": 500})).await;
     assert_eq!(denied["decision"], "denied");

@@ -238,7 +238,15 @@ async fn run(
     // policy: rules, then content
     let api = ingress.policy_api();
     if !applicable.is_empty() {
-        policy::check_rules(gw, &applicable, api, &request, &parts.headers, source_ip, record)?;
+        policy::check_rules(
+            gw,
+            &applicable,
+            api,
+            &request,
+            &parts.headers,
+            source_ip,
+            record,
+        )?;
         request = policy::apply_content(gw, &applicable, request, record)?;
     }
     // Every OpenAI stream asks for usage; a client that did not ask never

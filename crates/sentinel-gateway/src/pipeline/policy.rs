@@ -49,7 +49,8 @@ pub(crate) struct Settlement {
 impl Drop for Settlement {
     fn drop(&mut self) {
         if let Some(lease) = self.lease.take() {
-            self.counters.settle(lease, Actual::default(), unix_millis());
+            self.counters
+                .settle(lease, Actual::default(), unix_millis());
         }
     }
 }
@@ -157,7 +158,10 @@ pub(crate) fn body_refused(
 ) -> GatewayError {
     let rule = applicable
         .scopes()
-        .find(|s| s.mode.enforced() && s.max_body_bytes.and_then(|c| usize::try_from(c).ok()) == Some(limit))
+        .find(|s| {
+            s.mode.enforced()
+                && s.max_body_bytes.and_then(|c| usize::try_from(c).ok()) == Some(limit)
+        })
         .map(|s| s.rule_id(sentinel_policy::Rule::MaxBodyBytes));
     let Some(rule) = rule else {
         return error;
@@ -265,8 +269,11 @@ pub(crate) fn apply_content(
             .with_detail(e.to_string())
     })?;
     ModelRequest::decode(bytes.into()).map_err(|e| {
-        GatewayError::new(ErrorCode::Internal, "the redacted request could not be decoded")
-            .with_detail(e.to_string())
+        GatewayError::new(
+            ErrorCode::Internal,
+            "the redacted request could not be decoded",
+        )
+        .with_detail(e.to_string())
     })
 }
 
@@ -321,7 +328,12 @@ pub(crate) fn estimate(
 /// Estimated (prompt, output) tokens of a request: about four bytes of
 /// body per prompt token, and the output cap (else
 /// [`DEFAULT_OUTPUT_TOKENS`]) times the number of choices.
-pub fn estimate_tokens(api: Api, body_bytes: u64, output_cap: Option<u64>, choices: u64) -> (u64, u64) {
+pub fn estimate_tokens(
+    api: Api,
+    body_bytes: u64,
+    output_cap: Option<u64>,
+    choices: u64,
+) -> (u64, u64) {
     let prompt = body_bytes.div_ceil(4);
     let output = if api == Api::Embeddings {
         0

@@ -113,14 +113,20 @@ async fn run_simulation(client: &Client, args: &SimulateArgs) -> anyhow::Result<
                 .iter()
                 .map(|i| format!("  {}: {}", i.path, i.message))
                 .collect();
-            anyhow::bail!("the candidate's policies are not valid:\n{}", lines.join("\n"));
+            anyhow::bail!(
+                "the candidate's policies are not valid:\n{}",
+                lines.join("\n")
+            );
         }
     };
     let since = since_ms(&args.since)?;
     let from = args.records_from.as_deref().unwrap_or(&args.env);
     let records = fetch_records(client, from, since).await?;
     let bar = progress_bar(records.len() as u64);
-    let report = simulate(&policies, records, &mut |done| bar.set_position(done as u64)).await;
+    let report = simulate(&policies, records, &mut |done| {
+        bar.set_position(done as u64)
+    })
+    .await;
     bar.finish_and_clear();
     Ok(report)
 }
@@ -131,9 +137,9 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:30}] {pos}/{len} records ({eta} left)",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records ({eta} left)")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message("replaying");
@@ -141,7 +147,11 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
 }
 
 /// Every record of `env` since `since` (unix ms), page by page.
-async fn fetch_records(client: &Client, env: &str, since: i64) -> anyhow::Result<Vec<RequestRecord>> {
+async fn fetch_records(
+    client: &Client,
+    env: &str,
+    since: i64,
+) -> anyhow::Result<Vec<RequestRecord>> {
     let bar = progress_bar(0);
     bar.set_message("reading records");
     let mut records = Vec::new();
@@ -196,7 +206,11 @@ fn since_ms(text: &str) -> anyhow::Result<i64> {
         return Ok(ms);
     }
     let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("--since {text:?}: write e.g. 24h, 7d, unix milliseconds or 2025-01-31T12:00:00Z"))?;
+        .with_context(|| {
+            format!(
+                "--since {text:?}: write e.g. 24h, 7d, unix milliseconds or 2025-01-31T12:00:00Z"
+            )
+        })?;
     Ok(i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
 }
 
@@ -210,7 +224,9 @@ pub(crate) fn render_explanation(value: &Value) -> String {
         out.push_str(&format!("config revision: {revision}\n"));
     }
     if value["served"] == json!(false) {
-        out.push_str("note: no route plan serves this model; the request would get 404 model_not_found\n");
+        out.push_str(
+            "note: no route plan serves this model; the request would get 404 model_not_found\n",
+        );
     }
     let mut table = Table::new(&["RULE", "MODE", "RESULT", "WHY"]);
     for check in value["checks"].as_array().into_iter().flatten() {
