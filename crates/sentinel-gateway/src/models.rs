@@ -1,4 +1,5 @@
-//! `GET /v1/models`: the models the caller's key may use.
+//! `GET /v1/models`: the models the caller's key may use: those the
+//! environment serves that no enforced `allowed_models` rule refuses.
 
 use axum::{
     Json,
@@ -29,10 +30,16 @@ pub(crate) async fn list(State(gw): State<Gateway>, request: Request) -> Respons
         Ok(p) => p,
         Err(error) => return pipeline::refuse(&gw, record, started, &error),
     };
+    // Models an enforced `allowed_models` rule refuses are not the key's.
+    let applicable = principal
+        .env
+        .policies
+        .applicable(&principal.app_name, &principal.key_id);
     let data: Vec<_> = principal
         .env
         .models()
         .iter()
+        .filter(|model| applicable.model_allowed(model))
         .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "sentinel" }))
         .collect();
     record.status = 200;

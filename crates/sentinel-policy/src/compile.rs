@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 use regex::RegexBuilder;
-use sentinel_core::price::{DecimalText, MICROS_PER_USD, parse_usd_micros};
+use sentinel_core::price::{DecimalText, parse_usd_micros};
 
 use crate::content::{DenyPattern, PiiKind};
 use crate::document::{RawBudget, RawContent, RawPolicy};
@@ -520,11 +520,5 @@ fn looser_than_allowed(set: &PolicySet, warnings: &mut Vec<Issue>) {
 
 /// Micro-USD as a readable amount, e.g. `$5.00` or `$0.0015`.
 pub fn usd(micros: u64) -> String {
-    let whole = micros / MICROS_PER_USD;
-    let fraction = micros % MICROS_PER_USD;
-    let mut digits = format!("{fraction:06}");
-    while digits.len() > 2 && digits.ends_with('0') {
-        digits.pop();
-    }
-    format!("${whole}.{digits}")
+    format!("${}", sentinel_core::price::format_usd(micros))
 }

@@ -99,6 +99,20 @@ impl<'a> Applicable<'a> {
         chosen.into_iter().flatten()
     }
 
+    /// Whether every enforced `allowed_models` rule in force allows `model`
+    /// (shadow rules never hide a model).
+    pub fn model_allowed(&self, model: &str) -> bool {
+        self.effective(Rule::AllowedModels)
+            .filter(|s| s.mode.enforced())
+            .all(|s| {
+                s.allowed_models
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|p| p.matches(model))
+            })
+    }
+
     /// The tightest output-token cap in force, if any.
     pub fn max_tokens(&self) -> Option<u64> {
         self.effective(Rule::MaxTokens)

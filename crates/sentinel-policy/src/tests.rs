@@ -490,3 +490,17 @@ fn usd_formats_micros() {
     assert_eq!(usd(1_500), "$0.0015");
     assert_eq!(usd(0), "$0.00");
 }
+
+#[test]
+fn model_listing_follows_enforced_allowed_models() {
+    let set = set(json!({
+        "environment": {"allowed_models": ["gpt-4o-mini", "claude-*"]},
+        "app/checkout": {"mode": "shadow", "allowed_models": ["gpt-4o-mini"]},
+    }));
+    let applicable = set.applicable("checkout", KEY);
+    assert!(applicable.model_allowed("gpt-4o-mini"));
+    assert!(applicable.model_allowed("claude-3-haiku"), "shadow rules hide nothing");
+    assert!(!applicable.model_allowed("gpt-4o"));
+    assert!(set.applicable("x", KEY).model_allowed("claude-3-haiku"));
+    assert!(PolicySet::default().applicable("x", KEY).model_allowed("anything"));
+}

@@ -526,7 +526,63 @@ async fn explain_names_the_deciding_rule(backend: Backend) {
     app.stop().await;
 }
 
+async fn concurrency_is_held_by_a_stream_until_it_ends(backend: Backend) {
+    let mut app = TestApp::start(backend).await;
+    let (key, _) = setup(
+        &app,
+        "  environment:\n    allowed_models: [gpt-test]\n  key/*:\n    rate_limit: { concurrency: 1 }\n",
+    )
+    .await;
+    // The key sees only the models it may use.
+    let models: Value = app
+        .http
+        .get(format!("{}/v1/models", app.gateway))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gpt-test"]);
+
+    app.upstream
+        .set_behavior(sentinel_testkit::openai_mock::Behavior::HoldStreamAfterFirstChunk);
+    let mut body = hello("gpt-test");
+    body["stream"] = json!(true);
+    let mut stream = app.chat(Some(&key), body).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    // The first chunk has arrived: the stream holds the key's one slot.
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    let refused = chat(&app, &key, hello("gpt-test")).await;
+    assert_refused(&app, refused, (429, "rate_limited", "key/*.rate_limit.concurrency")).await;
+
+    // The stream ends: the slot is free again.
+    app.upstream.release();
+    while stream.chunk().await.unwrap().is_some() {}
+    app.upstream
+        .set_behavior(sentinel_testkit::openai_mock::Behavior::Normal);
+    let mut freed = false;
+    for _ in 0..200 {
+        if chat(&app, &key, hello("gpt-test")).await.0 == 200 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(freed, "the stream's slot was never released");
+    app.stop().await;
+}
+
 on_both_stores!(
+    concurrency_is_held_by_a_stream_until_it_ends,
     each_rule_refuses_with_its_id,
     shadow_mode_records_but_never_denies,
     content_rules_redact_and_deny,

@@ -168,6 +168,9 @@ pub(crate) fn render_record(record: &Value) -> String {
         ("first byte", format!("{}ms", text(record, "ttfb_ms"))),
         ("client", text(record, "client_addr")),
     ]);
+    if let Some(policy) = record.get("policy").filter(|p| p.is_object()) {
+        out.push_str(&render_policy(policy));
+    }
     let attempts = record["attempts"].as_array().map_or(&[][..], Vec::as_slice);
     if !attempts.is_empty() {
         out.push_str("\nattempts:\n");
@@ -186,6 +189,40 @@ pub(crate) fn render_record(record: &Value) -> String {
             ]);
         }
         out.push_str(&table.render());
+    }
+    out
+}
+
+/// The policy outcome: the decision, the deciding rule, every finding and
+/// what was redacted.
+fn render_policy(policy: &Value) -> String {
+    let mut out = format!("\npolicy: {}", text(policy, "decision"));
+    if let Some(rule) = policy["rule"].as_str() {
+        out.push_str(&format!(" (rule {rule})"));
+    }
+    if let Some(counters) = policy["counters"].as_str() {
+        out.push_str(&format!("; counters unreachable, failed {counters}"));
+    }
+    out.push('\n');
+    let findings = policy["findings"].as_array().map_or(&[][..], Vec::as_slice);
+    if !findings.is_empty() {
+        let mut table = Table::new(&["RULE", "MODE", "MESSAGE"]);
+        for finding in findings {
+            table.row(vec![
+                text(finding, "rule"),
+                text(finding, "mode"),
+                text(finding, "message"),
+            ]);
+        }
+        out.push_str(&table.render());
+    }
+    for redaction in policy["redactions"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "redacted ({}): {} × {}\n",
+            text(redaction, "mode"),
+            text(redaction, "count"),
+            text(redaction, "kind")
+        ));
     }
     out
 }
@@ -283,5 +320,20 @@ mod tests {
             out.contains("2  p2        m      200     ok            7ms      -"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn records_show_their_policy_outcome() {
+        let record = json!({"id": "r1", "status": 403, "attempts": [], "policy": {
+            "decision": "denied", "rule": "environment.allowed_models",
+            "findings": [
+                {"rule": "environment.allowed_models", "mode": "enforce", "message": "model \"x\" is not allowed"},
+                {"rule": "app/checkout.max_tokens", "mode": "shadow", "message": "too many tokens"}
+            ],
+            "redactions": [{"kind": "email", "mode": "enforce", "count": 2}]}});
+        let out = render_record(&record);
+        assert!(out.contains("policy: denied (rule environment.allowed_models)"), "{out}");
+        assert!(out.contains("app/checkout.max_tokens  shadow"), "{out}");
+        assert!(out.contains("redacted (enforce): 2 × email"), "{out}");
     }
 }
