@@ -50,6 +50,7 @@ pub(crate) async fn list(
         env_id,
         since,
         until,
+        before_seq: None,
         limit,
     };
     let events = deps.store.list_audit(caller.org_id(), filter).await?;

@@ -22,6 +22,7 @@ mod clock;
 mod config;
 mod environments;
 mod error;
+mod export;
 mod extract;
 mod home;
 mod keys;
@@ -136,6 +137,8 @@ routes! {
     post "/api/v1/environments/{env}/policy/explain" => policy::explain;
     get "/api/v1/requests" => requests::search;
     get "/api/v1/requests/{id}" => requests::show;
+    get "/api/v1/export/requests" => export::requests;
+    get "/api/v1/export/audit" => export::audit;
     get "/api/v1/audit" => audit::list;
     get "/api/v1/audit/verify" => audit::verify;
     get "/api/v1/providers/health" => providers::health;

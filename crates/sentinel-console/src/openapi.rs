@@ -245,6 +245,20 @@ fn operations() -> Vec<Op> {
             r("Revision"),
         ),
         op(
+            "get",
+            "/api/v1/export/requests",
+            "Request records of a time window as JSON Lines or CSV, streamed (query: env, since, until, format=jsonl|csv); audited",
+            "200",
+            json!({ "type": "string" }),
+        ),
+        op(
+            "get",
+            "/api/v1/export/audit",
+            "Audit events of a time window as JSON Lines or CSV, streamed (query: env, since, until, format=jsonl|csv); audited",
+            "200",
+            json!({ "type": "string" }),
+        ),
+        op(
             "post",
             "/api/v1/environments/{env}/policy/explain",
             "What policy would decide for a hypothetical request of one key, rule by rule (takes no counter)",
@@ -328,6 +342,24 @@ fn parameters(path: &str) -> Vec<Value> {
             ("limit", "integer", "1 to 500, default 50"),
         ],
         "/api/v1/providers/health" => &[("env", "string", "Environment name")],
+        "/api/v1/export/requests" | "/api/v1/export/audit" => &[
+            (
+                "env",
+                "string",
+                "Environment name (all environments when absent)",
+            ),
+            (
+                "since",
+                "string",
+                "Required: unix milliseconds or RFC 3339, inclusive",
+            ),
+            (
+                "until",
+                "string",
+                "Unix milliseconds or RFC 3339, exclusive",
+            ),
+            ("format", "string", "jsonl (default) or csv"),
+        ],
         "/api/v1/audit" => &[
             ("action", "string", "e.g. key.create"),
             ("env", "string", "Environment name"),
@@ -379,14 +411,19 @@ fn build() -> Value {
     let mut paths = Map::new();
     for op in operations() {
         let mut responses = error_responses(&op);
-        let content_type = if op.path == "/" {
-            "text/html"
+        let content = if op.path == "/" {
+            json!({ "text/html": { "schema": op.response } })
+        } else if op.path.starts_with("/api/v1/export/") {
+            json!({
+                "application/jsonl": { "schema": { "type": "string", "description": "one JSON object per line" } },
+                "text/csv": { "schema": { "type": "string", "description": "a header line, then one row per item" } },
+            })
         } else {
-            "application/json"
+            json!({ "application/json": { "schema": op.response } })
         };
         responses.insert(
             op.status.into(),
-            json!({ "description": op.summary, "content": { content_type: { "schema": op.response } } }),
+            json!({ "description": op.summary, "content": content }),
         );
         let mut operation = json!({
             "summary": op.summary,

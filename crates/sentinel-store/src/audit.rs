@@ -4,7 +4,10 @@
 use sentinel_core::{AuditEvent, key::sha256_hex};
 use serde::Serialize;
 
-use crate::{Store, StoreError, backend::with_pool};
+use crate::{
+    Store, StoreError,
+    backend::{with_pool, write_tx},
+};
 
 /// Who is making a change, for its audit event.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +25,9 @@ pub struct AuditFilter {
     pub env_id: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// Only events before this position in the chain (the previous page's
+    /// last `seq`), for paging.
+    pub before_seq: Option<i64>,
     /// At most this many events, newest first (clamped to 1..=1000).
     pub limit: u32,
 }
@@ -189,6 +195,7 @@ impl Store {
             "SELECT {COLUMNS} FROM audit_events WHERE org_id = $1
                AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR env_id = $3)
                AND ($4 IS NULL OR time >= $4) AND ($5 IS NULL OR time < $5)
+               AND ($7 IS NULL OR seq < $7)
              ORDER BY seq DESC LIMIT $6"
         );
         let rows: Vec<AuditRow> = with_pool!(self, |pool| {
@@ -199,10 +206,28 @@ impl Store {
                 .bind(filter.since)
                 .bind(filter.until)
                 .bind(limit)
+                .bind(filter.before_seq)
                 .fetch_all(pool)
                 .await?
         });
         Ok(rows.into_iter().map(AuditRow::into_event).collect())
+    }
+
+    /// Appends an event that changes nothing else: a sensitive read, such
+    /// as an export. `details` must never hold a secret value.
+    pub async fn append_audit_event(
+        &self,
+        org_id: &str,
+        ctx: &AuditContext,
+        action: &str,
+        target: &str,
+        env_id: Option<&str>,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let target = target.to_owned();
+        write_tx!(self, |tx| {
+            append_audit!(tx, org_id, ctx, action, target, env_id, details);
+        })
     }
 
     /// Recomputes every hash and link of the organization's chain.

@@ -158,6 +158,46 @@ impl Client {
         self.send(Method::PATCH, segments, &[], Some(body)).await
     }
 
+    /// A GET whose answer is read as a stream (exports): no total time
+    /// limit, only the connect timeout. Error answers become [`ApiFailure`].
+    pub(crate) async fn get_stream(
+        &self,
+        segments: &[&str],
+        query: &[(&str, Option<String>)],
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut all = vec!["api", "v1"];
+        all.extend_from_slice(segments);
+        let url = endpoint(&self.base, &all, query)?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            // Exports run as long as they need; a stalled one is the
+            // operator's to interrupt.
+            .timeout(Duration::from_secs(7 * 24 * 3600))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the Sentinel console at {}", self.base))?;
+        let status = response.status();
+        if status.is_redirection() {
+            anyhow::bail!(
+                "the server answered with a redirect ({status}); point --server at the console itself"
+            );
+        }
+        if !status.is_success() {
+            let request_id = response
+                .headers()
+                .get("x-sentinel-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = response.bytes().await.unwrap_or_default();
+            return Err(
+                ApiFailure::from_body(status.as_u16(), request_id.as_deref(), &bytes).into(),
+            );
+        }
+        Ok(response)
+    }
+
     async fn send(
         &self,
         method: Method,

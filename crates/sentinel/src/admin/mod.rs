@@ -12,6 +12,7 @@ mod audit;
 mod client;
 mod config;
 mod env;
+mod export;
 mod keys;
 mod operators;
 mod policy;
@@ -21,6 +22,7 @@ mod secrets;
 mod simulate;
 mod table;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -99,6 +101,13 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::Command,
     },
+    /// Export request records or audit events (JSON Lines or CSV).
+    Export {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: export::Command,
+    },
     /// Policies: explain a decision, simulate a candidate on recorded traffic.
     Policy {
         #[command(flatten)]
@@ -154,6 +163,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Operators { conn, command } => {
             operators::run(&Client::new(&conn)?, command, conn.json).await?
         }
+        Command::Export { conn, command } => export::run(&Client::new(&conn)?, command).await?,
         Command::Policy { conn, command } => {
             policy::run(&Client::new(&conn)?, command, conn.json).await?
         }
@@ -171,6 +181,37 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     };
     print!("{output}");
     Ok(())
+}
+
+/// `24h`, `30m`, `7d`, `90s` before now, or a time as the server reads it.
+pub(crate) fn since_ms(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let unit = text.chars().last().unwrap_or(' ');
+    let seconds_per = match unit {
+        's' => Some(1),
+        'm' => Some(60),
+        'h' => Some(3600),
+        'd' => Some(86_400),
+        _ => None,
+    };
+    if let Some(per) = seconds_per
+        && let Ok(n) = text[..text.len() - 1].parse::<i64>()
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        return Ok(now.saturating_sub(n.saturating_mul(per).saturating_mul(1000)));
+    }
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .with_context(|| {
+            format!(
+                "--since {text:?}: write e.g. 24h, 7d, unix milliseconds or 2025-01-31T12:00:00Z"
+            )
+        })?;
+    Ok(i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
 }
 
 /// The server's JSON, indented, with a final newline.

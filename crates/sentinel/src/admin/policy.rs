@@ -119,7 +119,7 @@ async fn run_simulation(client: &Client, args: &SimulateArgs) -> anyhow::Result<
             );
         }
     };
-    let since = since_ms(&args.since)?;
+    let since = super::since_ms(&args.since)?;
     let from = args.records_from.as_deref().unwrap_or(&args.env);
     let records = fetch_records(client, from, since).await?;
     let bar = progress_bar(records.len() as u64);
@@ -181,37 +181,6 @@ async fn fetch_records(
     }
     bar.finish_and_clear();
     Ok(records)
-}
-
-/// `24h`, `30m`, `7d`, `90s` before now, or a time as the server reads it.
-fn since_ms(text: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    let unit = text.chars().last().unwrap_or(' ');
-    let seconds_per = match unit {
-        's' => Some(1),
-        'm' => Some(60),
-        'h' => Some(3600),
-        'd' => Some(86_400),
-        _ => None,
-    };
-    if let Some(per) = seconds_per
-        && let Ok(n) = text[..text.len() - 1].parse::<i64>()
-    {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        return Ok(now.saturating_sub(n.saturating_mul(per).saturating_mul(1000)));
-    }
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .with_context(|| {
-            format!(
-                "--since {text:?}: write e.g. 24h, 7d, unix milliseconds or 2025-01-31T12:00:00Z"
-            )
-        })?;
-    Ok(i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn render_explanation(value: &Value) -> String {
