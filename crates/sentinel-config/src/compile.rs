@@ -14,11 +14,14 @@ use url::Url;
 
 use crate::document::{RawEnvDocument, RawPrice, RawProvider, RawRoutePlan, parse_document};
 use crate::env::{
-    EnvConfig, Policies, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy,
-    Target, Timeouts,
+    EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
+    Strategy, Target, Timeouts,
 };
 use crate::error::{ConfigError, ConfigErrors, ConfigWarning};
 use crate::safety::refused_host;
+
+/// The longest retention accepted, in days (ten years).
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 /// The longest requested or upstream model name accepted, in characters.
 pub const MAX_MODEL_NAME_CHARS: usize = 256;
@@ -128,9 +131,28 @@ pub fn compile_raw(
         }
     };
 
+    let mut retention = Retention::default();
+    if let Some(raw) = &raw.retention {
+        match raw.requests_days {
+            Some(days) if !(1..=MAX_RETENTION_DAYS).contains(&days) => {
+                errors.push(ConfigError::new(
+                    "retention.requests_days",
+                    format!("must be from 1 to {MAX_RETENTION_DAYS} days; omit it to keep records forever"),
+                ));
+            }
+            days => retention.requests_days = days,
+        }
+    }
+
     ConfigErrors::new(errors).into_result()?;
     Ok((
-        EnvConfig::new(providers, route_plans, prices, policies.unwrap_or_default()),
+        EnvConfig::new(
+            providers,
+            route_plans,
+            prices,
+            policies.unwrap_or_default(),
+            retention,
+        ),
         warnings,
     ))
 }

@@ -54,6 +54,18 @@ pub struct RawEnvDocument {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub policies: BTreeMap<String, sentinel_policy::RawPolicy>,
+    /// How long this environment's data is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RawRetention>,
+}
+
+/// `retention:` as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Days request records are kept; forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_days: Option<u32>,
 }
 
 /// The price of one upstream model as written, in USD per million tokens.

@@ -21,6 +21,14 @@ pub struct EnvConfig {
     by_model: HashMap<String, Name>,
     prices: BTreeMap<String, Price>,
     policies: Policies,
+    retention: Retention,
+}
+
+/// How long an environment's data is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Days request records are kept; `None`: forever.
+    pub requests_days: Option<u32>,
 }
 
 /// An environment's compiled policies. Two are equal when they were
@@ -68,6 +76,7 @@ impl EnvConfig {
         route_plans: BTreeMap<Name, RoutePlan>,
         prices: BTreeMap<String, Price>,
         policies: Policies,
+        retention: Retention,
     ) -> Self {
         let by_model = route_plans
             .values()
@@ -79,7 +88,13 @@ impl EnvConfig {
             by_model,
             prices,
             policies,
+            retention,
         }
+    }
+
+    /// How long the environment's data is kept.
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 
     /// The environment's policies.

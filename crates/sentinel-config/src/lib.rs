@@ -26,14 +26,16 @@ mod safety;
 mod server;
 pub mod testing;
 
-pub use compile::{CompileContext, MAX_MODEL_NAME_CHARS, ProviderCatalog, compile, compile_raw};
+pub use compile::{
+    CompileContext, MAX_MODEL_NAME_CHARS, MAX_RETENTION_DAYS, ProviderCatalog, compile, compile_raw,
+};
 pub use document::{
     MAX_DOCUMENT_BYTES, RawCircuitBreaker, RawDecimal, RawEnvDocument, RawPrice, RawProvider,
-    RawRetry, RawRoutePlan, RawTarget, RawTimeouts, parse_document,
+    RawRetention, RawRetry, RawRoutePlan, RawTarget, RawTimeouts, parse_document,
 };
 pub use env::{
-    EnvConfig, Policies, ProviderConfig, RetryOn, RetryPolicy, RoutePlan, SecretRef, Strategy,
-    Target, Timeouts,
+    EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
+    Strategy, Target, Timeouts,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};

@@ -63,6 +63,9 @@ pub struct ServerConfig {
     /// Longest wait for one Redis call, in milliseconds; past it the
     /// environment's `on_counter_failure` decides.
     pub redis_timeout_ms: u64,
+    /// How often request records past their environment's retention are
+    /// pruned, in seconds.
+    pub prune_interval_s: u64,
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_s: u64,
     /// Largest request body accepted on the gateway, in bytes.
@@ -85,6 +88,7 @@ impl Default for ServerConfig {
             redis: None,
             redis_prefix: "sentinel".to_owned(),
             redis_timeout_ms: 50,
+            prune_interval_s: 300,
             shutdown_grace_s: 30,
             max_body_bytes: 4 * 1024 * 1024,
             header_read_timeout_s: 10,
@@ -104,6 +108,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_REDIS", "redis"),
     ("SENTINEL_REDIS_PREFIX", "redis_prefix"),
     ("SENTINEL_REDIS_TIMEOUT_MS", "redis_timeout_ms"),
+    ("SENTINEL_PRUNE_INTERVAL_S", "prune_interval_s"),
     ("SENTINEL_SHUTDOWN_GRACE_S", "shutdown_grace_s"),
     ("SENTINEL_MAX_BODY_BYTES", "max_body_bytes"),
     ("SENTINEL_HEADER_READ_TIMEOUT_S", "header_read_timeout_s"),
@@ -210,6 +215,7 @@ impl ServerConfig {
             "SENTINEL_REDIS" => self.redis = Some(value.to_owned()),
             "SENTINEL_REDIS_PREFIX" => self.redis_prefix = value.to_owned(),
             "SENTINEL_REDIS_TIMEOUT_MS" => self.redis_timeout_ms = number("milliseconds")?,
+            "SENTINEL_PRUNE_INTERVAL_S" => self.prune_interval_s = number("seconds")?,
             "SENTINEL_SHUTDOWN_GRACE_S" => self.shutdown_grace_s = number("seconds")?,
             "SENTINEL_MAX_BODY_BYTES" => self.max_body_bytes = number("bytes")?,
             "SENTINEL_HEADER_READ_TIMEOUT_S" => self.header_read_timeout_s = number("seconds")?,
@@ -264,6 +270,9 @@ impl ServerConfig {
                 "must be from 1 to 10000 milliseconds",
             ));
         }
+        if self.prune_interval_s == 0 {
+            errors.push(ConfigError::new("prune_interval_s", "must be at least 1"));
+        }
         if self.max_body_bytes == 0 {
             errors.push(ConfigError::new("max_body_bytes", "must be at least 1"));
         }
@@ -304,6 +313,7 @@ impl fmt::Debug for ServerConfig {
             .field("redis", &self.redis.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field("prune_interval_s", &self.prune_interval_s)
             .field("shutdown_grace_s", &self.shutdown_grace_s)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("header_read_timeout_s", &self.header_read_timeout_s)

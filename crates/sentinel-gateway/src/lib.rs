@@ -16,6 +16,7 @@ mod pipeline;
 mod policy_stats;
 pub mod record;
 mod reload;
+mod retention;
 pub mod snapshot;
 mod sse;
 

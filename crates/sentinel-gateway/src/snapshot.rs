@@ -66,6 +66,8 @@ pub struct EnvRuntime {
     pub revision: Option<i64>,
     /// The environment's policies (empty when it has none).
     pub policies: Arc<PolicySet>,
+    /// Days request records are kept; `None`: forever.
+    pub requests_days: Option<u32>,
     routes: HashMap<String, Arc<Route>>,
     models: Vec<String>,
     /// Identifies the inputs this runtime was built from, so an unchanged
@@ -109,6 +111,11 @@ impl Snapshot {
     /// The environment a data-plane host belongs to, if any.
     pub fn env_for_host(&self, host: &str) -> Option<&Arc<EnvRuntime>> {
         self.hosts.get(host).and_then(|id| self.envs.get(id))
+    }
+
+    /// Every environment.
+    pub fn envs(&self) -> impl Iterator<Item = &Arc<EnvRuntime>> {
+        self.envs.values()
     }
 
     pub fn env_count(&self) -> usize {
@@ -208,7 +215,12 @@ pub async fn build(
         let secret_names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
         let built = compile_env(store, deps, env, document, &secret_names).await;
         match built {
-            Ok((routes, models, policies)) => {
+            Ok(Compiled {
+                routes,
+                models,
+                policies,
+                requests_days,
+            }) => {
                 snapshot.envs.insert(
                     env.id.clone(),
                     Arc::new(EnvRuntime {
@@ -217,6 +229,7 @@ pub async fn build(
                         name: env.name.clone(),
                         revision: revision.map(|r| r.revision),
                         policies,
+                        requests_days,
                         routes,
                         models,
                         inputs,
@@ -237,6 +250,7 @@ pub async fn build(
                             name: env.name.clone(),
                             revision: None,
                             policies: Arc::default(),
+                            requests_days: None,
                             routes: HashMap::new(),
                             models: Vec::new(),
                             inputs: String::new(),
@@ -271,7 +285,13 @@ fn key_entry(key: &ApiKey, app_names: &HashMap<&str, &str>) -> Option<KeyEntry> 
     })
 }
 
-type Routes = (HashMap<String, Arc<Route>>, Vec<String>, Arc<PolicySet>);
+/// What an environment's document compiles to.
+struct Compiled {
+    routes: HashMap<String, Arc<Route>>,
+    models: Vec<String>,
+    policies: Arc<PolicySet>,
+    requests_days: Option<u32>,
+}
 
 async fn compile_env(
     store: &Store,
@@ -279,7 +299,7 @@ async fn compile_env(
     env: &sentinel_core::Environment,
     document: &str,
     secret_names: &[&str],
-) -> Result<Routes, String> {
+) -> Result<Compiled, String> {
     // Compile in its own scope: the context borrows non-Send trait objects
     // that must not live across the awaits below.
     let config: EnvConfig = {
@@ -385,5 +405,10 @@ async fn compile_env(
     }
     let mut models: Vec<String> = routes.keys().cloned().collect();
     models.sort();
-    Ok((routes, models, config.policies().set().clone()))
+    Ok(Compiled {
+        routes,
+        models,
+        policies: config.policies().set().clone(),
+        requests_days: config.retention().requests_days,
+    })
 }

@@ -148,3 +148,32 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Deletes at most `limit` of an environment's records older than
+    /// `before` (unix ms), oldest first; returns how many went. Callers
+    /// loop in small batches so writers are never blocked for long.
+    pub async fn delete_records_before(
+        &self,
+        org_id: &str,
+        env_id: &str,
+        before: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM request_records WHERE id IN (
+                     SELECT id FROM request_records
+                     WHERE org_id = $1 AND env_id = $2 AND time < $3
+                     ORDER BY id LIMIT $4)";
+        let deleted = with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(org_id)
+                .bind(env_id)
+                .bind(before)
+                .bind(i64::from(limit))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted)
+    }
+}

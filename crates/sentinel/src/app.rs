@@ -150,6 +150,10 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             .run_reloader(background.clone(), RELOAD_EVERY),
     );
 
+    tasks.spawn(gateway.clone().run_pruner(
+        background.clone(),
+        Duration::from_secs(server.prune_interval_s),
+    ));
     let events_gateway = gateway.clone();
     let events_stop = background.clone();
     tasks.spawn(async move {

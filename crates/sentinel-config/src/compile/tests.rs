@@ -1,5 +1,3 @@
-use std::time::{Duration, Instant};
-
 use super::*;
 use crate::document::MAX_DOCUMENT_BYTES;
 use crate::testing::test_context;
@@ -164,7 +162,11 @@ fn parse_errors_name_the_field() {
         "policies: {environment: {max_token: 5}}\n",
         &["policies.environment.max_token"],
     );
-    check("providers: {}\nretention: {days: 3}\n", &["retention"]);
+    check("providers: {}\nretention: {days: 3}\n", &["retention.days"]);
+    check(
+        "retention: {requests_days: 0}\n",
+        &["retention.requests_days"],
+    );
     check(&prov("bogus: 1"), &["providers.p.bogus"]);
     check(
         &prov("base-url: 'https://x.example'"),
@@ -272,7 +274,7 @@ fn duplicate_keys_are_errors() {
 }
 
 #[test]
-fn yaml_bombs_are_refused_quickly() {
+fn yaml_bombs_are_refused_by_the_expansion_budget() {
     let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let prev = i - 1;
@@ -284,13 +286,9 @@ fn yaml_bombs_are_refused_quickly() {
         "providers:\n  p:\n    kind: mock\n    options:\n      {}",
         bomb.replace('\n', "\n      ")
     );
-    let started = Instant::now();
+    // Refused by the reader's alias-expansion budget, which bounds the work
+    // (an unbounded reader would expand 10^12 nodes); no wall-clock check.
     let err = compile(&doc, &test_context(false)).unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
     assert!(
         err.to_string().contains("too large or too complex"),
         "{err}"

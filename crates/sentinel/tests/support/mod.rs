@@ -86,6 +86,19 @@ impl TestApp {
         }
     }
 
+    /// A direct connection to the app's store, for tests that plant data.
+    pub async fn store(&self) -> sentinel_store::Store {
+        let url = self.store_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.path().join("sentinel.db").display()
+            )
+        });
+        sentinel_store::Store::open(&url, MasterKey::parse(&self.master_key).unwrap())
+            .await
+            .unwrap()
+    }
+
     /// A second Sentinel process on the same store (PostgreSQL) and the
     /// same counters, with its own data directory: a replica.
     pub async fn replica(&self, data_dir: &std::path::Path) -> Running {
@@ -114,6 +127,8 @@ impl TestApp {
             data_dir: data_dir.to_path_buf(),
             store,
             shutdown_grace_s: 5,
+            // Retention tests wait for the pruner; elsewhere it finds nothing.
+            prune_interval_s: 1,
             ..ServerConfig::default()
         };
         if let Some((url, prefix)) = redis {
