@@ -63,6 +63,12 @@ pub struct ServerConfig {
     /// Longest wait for one Redis call, in milliseconds; past it the
     /// environment's `on_counter_failure` decides.
     pub redis_timeout_ms: u64,
+    /// OTLP/HTTP collector base URL for traces (`{url}/v1/traces`); `None`
+    /// exports no traces.
+    pub otlp_endpoint: Option<String>,
+    /// Finished requests waiting for trace export at most; beyond, their
+    /// spans are dropped and counted.
+    pub otlp_queue: usize,
     /// How often request records past their environment's retention are
     /// pruned, in seconds.
     pub prune_interval_s: u64,
@@ -88,6 +94,8 @@ impl Default for ServerConfig {
             redis: None,
             redis_prefix: "sentinel".to_owned(),
             redis_timeout_ms: 50,
+            otlp_endpoint: None,
+            otlp_queue: 4096,
             prune_interval_s: 300,
             shutdown_grace_s: 30,
             max_body_bytes: 4 * 1024 * 1024,
@@ -108,6 +116,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_REDIS", "redis"),
     ("SENTINEL_REDIS_PREFIX", "redis_prefix"),
     ("SENTINEL_REDIS_TIMEOUT_MS", "redis_timeout_ms"),
+    ("SENTINEL_OTLP_ENDPOINT", "otlp_endpoint"),
+    ("SENTINEL_OTLP_QUEUE", "otlp_queue"),
     ("SENTINEL_PRUNE_INTERVAL_S", "prune_interval_s"),
     ("SENTINEL_SHUTDOWN_GRACE_S", "shutdown_grace_s"),
     ("SENTINEL_MAX_BODY_BYTES", "max_body_bytes"),
@@ -215,6 +225,11 @@ impl ServerConfig {
             "SENTINEL_REDIS" => self.redis = Some(value.to_owned()),
             "SENTINEL_REDIS_PREFIX" => self.redis_prefix = value.to_owned(),
             "SENTINEL_REDIS_TIMEOUT_MS" => self.redis_timeout_ms = number("milliseconds")?,
+            "SENTINEL_OTLP_ENDPOINT" => self.otlp_endpoint = Some(value.to_owned()),
+            "SENTINEL_OTLP_QUEUE" => {
+                self.otlp_queue = usize::try_from(number("records")?)
+                    .map_err(|_| format!("{value} is too large"))?;
+            }
             "SENTINEL_PRUNE_INTERVAL_S" => self.prune_interval_s = number("seconds")?,
             "SENTINEL_SHUTDOWN_GRACE_S" => self.shutdown_grace_s = number("seconds")?,
             "SENTINEL_MAX_BODY_BYTES" => self.max_body_bytes = number("bytes")?,
@@ -270,6 +285,17 @@ impl ServerConfig {
                 "must be from 1 to 10000 milliseconds",
             ));
         }
+        if let Some(url) = &self.otlp_endpoint
+            && !url_has_scheme(url, &["http", "https"])
+        {
+            errors.push(ConfigError::new(
+                "otlp_endpoint",
+                "expected an http://… or https://… URL, e.g. http://127.0.0.1:4318",
+            ));
+        }
+        if self.otlp_queue == 0 {
+            errors.push(ConfigError::new("otlp_queue", "must be at least 1"));
+        }
         if self.prune_interval_s == 0 {
             errors.push(ConfigError::new("prune_interval_s", "must be at least 1"));
         }
@@ -313,6 +339,11 @@ impl fmt::Debug for ServerConfig {
             .field("redis", &self.redis.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_deref().map(redact_url),
+            )
+            .field("otlp_queue", &self.otlp_queue)
             .field("prune_interval_s", &self.prune_interval_s)
             .field("shutdown_grace_s", &self.shutdown_grace_s)
             .field("max_body_bytes", &self.max_body_bytes)

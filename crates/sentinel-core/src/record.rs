@@ -68,6 +68,13 @@ pub struct RequestRecord {
     /// carried, for replaying `required_metadata` rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metadata: Vec<String>,
+    /// The W3C trace id: the caller's (from `traceparent`) or, when traces
+    /// are exported, a new one. 32 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The caller's span that this request's span is a child of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<String>,
 }
 
 /// The policy stage's verdict on a request.
@@ -142,6 +149,9 @@ impl RequestRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub provider: String,
+    /// The provider's kind, e.g. `openai`, `anthropic`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
     pub upstream_model: String,
     pub status: Option<u16>,
     /// `ok`, `rate_limited`, `server_error`, `client_error`, `timeout`,

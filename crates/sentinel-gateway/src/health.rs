@@ -50,6 +50,10 @@ pub async fn readiness(gw: &Gateway) -> (StatusCode, serde_json::Value) {
                 "written": records.stats().written.load(Ordering::Relaxed),
                 "dropped": records.stats().dropped.load(Ordering::Relaxed),
             },
+            "traces": match records.traces() {
+                Some(traces) => json!({ "state": "exporting", "spans": traces.stats().to_json() }),
+                None => json!({ "state": "off" }),
+            },
             "counters": {
                 "state": if counters.ok { "ok" } else if fail_closed { "unreachable" } else { "degraded" },
                 "backend": counters.backend,

@@ -13,6 +13,7 @@ use crate::{Gateway, GatewayError, pipeline};
 pub(crate) async fn list(State(gw): State<Gateway>, request: Request) -> Response {
     let started = tokio::time::Instant::now();
     let mut record = pipeline::start_record(&gw, "models", crate::peer(&request));
+    pipeline::trace_context(&gw, request.headers(), &mut record);
     let Some(snapshot) = gw.snapshot() else {
         let error = GatewayError::new(
             sentinel_core::ErrorCode::Unavailable,

@@ -51,18 +51,35 @@ pub struct WriterStats {
 pub struct RecordSink {
     tx: mpsc::Sender<RequestRecord>,
     stats: Arc<WriterStats>,
+    /// Where finished requests' spans go, when traces are exported.
+    traces: Option<sentinel_telemetry::TraceExporter>,
 }
 
 impl RecordSink {
     /// Queues a record without waiting. When the queue is full the record is
     /// dropped and counted: the request path must never stall on records.
     pub fn submit(&self, record: RequestRecord) {
+        if let Some(traces) = &self.traces {
+            traces.offer(&record);
+        }
         if let Err(error) = self.tx.try_send(record) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             let (mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) =
                 &error;
             tracing::warn!(request_id = %r.id, "request record dropped: writer queue full or closed");
         }
+    }
+
+    /// Also offers every submitted record's spans to `traces`.
+    #[must_use]
+    pub fn with_traces(mut self, traces: sentinel_telemetry::TraceExporter) -> Self {
+        self.traces = Some(traces);
+        self
+    }
+
+    /// The trace exporter, when traces are exported.
+    pub fn traces(&self) -> Option<&sentinel_telemetry::TraceExporter> {
+        self.traces.as_ref()
     }
 
     /// Records waiting to be written.
@@ -99,6 +116,7 @@ pub fn writer(
     let sink = RecordSink {
         tx,
         stats: stats.clone(),
+        traces: None,
     };
     let writer = Writer {
         store,

@@ -12,6 +12,7 @@ use sentinel_limits::{Counters, MemoryCounters, RedisCounters};
 use sentinel_listener::ListenerLimits;
 use sentinel_providers::{HttpSettings, ProviderRegistry};
 use sentinel_store::{AuditContext, Store};
+use sentinel_telemetry::{TraceExporter, TraceSettings};
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -125,6 +126,20 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         background.clone(),
     );
     let writer = tokio::spawn(writer);
+    let records = match &server.otlp_endpoint {
+        None => records,
+        Some(endpoint) => {
+            let settings = TraceSettings {
+                queue: server.otlp_queue,
+                ..TraceSettings::new(endpoint.clone())
+            };
+            let (exporter, task) = TraceExporter::start(settings, background.clone())
+                .map_err(|e| anyhow::anyhow!("cannot export traces: {e}"))?;
+            tasks.spawn(task);
+            tracing::info!(otlp = %redact_url(endpoint), "traces are exported");
+            records.with_traces(exporter)
+        }
+    };
     let counters = counters(server).await?;
     let gateway = Gateway::new(
         store.clone(),

@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// Redis URL for rate-limit and budget counters shared by replicas.
     #[arg(long)]
     pub redis: Option<String>,
+    /// OTLP/HTTP collector for traces, e.g. http://127.0.0.1:4318.
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
     /// Data-plane listener address.
     #[arg(long)]
     pub gateway_addr: Option<SocketAddr>,
@@ -47,6 +50,7 @@ pub fn server_config(
             "SENTINEL_DATA_DIR" => args.data_dir.as_ref().map(|d| d.display().to_string()),
             "SENTINEL_STORE" => args.store.clone(),
             "SENTINEL_REDIS" => args.redis.clone(),
+            "SENTINEL_OTLP_ENDPOINT" => args.otlp_endpoint.clone(),
             "SENTINEL_GATEWAY_ADDR" => args.gateway_addr.map(|a| a.to_string()),
             "SENTINEL_CONSOLE_ADDR" => args.console_addr.map(|a| a.to_string()),
             _ => None,

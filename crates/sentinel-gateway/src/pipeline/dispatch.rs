@@ -218,6 +218,7 @@ pub(crate) async fn dispatch<'r>(
                 if !std::mem::replace(&mut noted_unservable[index], true) {
                     record.attempts.push(AttemptRecord {
                         provider: target.provider_name.clone(),
+                        kind: target.provider.kind().to_owned(),
                         upstream_model: target.upstream_model.clone(),
                         outcome: "unservable".into(),
                         started_ms: millis(started),
@@ -237,6 +238,7 @@ pub(crate) async fn dispatch<'r>(
                     earliest_reopen = Some(earliest_reopen.map_or(until, |e| e.min(until)));
                     record.attempts.push(AttemptRecord {
                         provider: target.provider_name.clone(),
+                        kind: target.provider.kind().to_owned(),
                         upstream_model: target.upstream_model.clone(),
                         outcome: "circuit_open".into(),
                         started_ms: millis(started),
@@ -270,6 +272,7 @@ pub(crate) async fn dispatch<'r>(
         }
         let mut entry = AttemptRecord {
             provider: target.provider_name.clone(),
+            kind: target.provider.kind().to_owned(),
             upstream_model: target.upstream_model.clone(),
             outcome: outcome.class().to_owned(),
             started_ms: i64::try_from(attempt_started.duration_since(started).as_millis())

@@ -64,6 +64,29 @@ pub(crate) fn start_record(gw: &Gateway, ingress: &str, peer: Option<SocketAddr>
     }
 }
 
+/// Notes the caller's W3C trace context on the record or, when traces are
+/// exported, starts a new trace.
+pub(crate) fn trace_context(
+    gw: &Gateway,
+    headers: &axum::http::HeaderMap,
+    record: &mut RequestRecord,
+) {
+    let incoming = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(sentinel_telemetry::TraceContext::parse);
+    match incoming {
+        Some(context) => {
+            record.trace_id = Some(context.trace_id);
+            record.parent_span_id = Some(context.parent_span_id);
+        }
+        None if gw.records().traces().is_some() => {
+            record.trace_id = Some(sentinel_telemetry::new_trace_id());
+        }
+        None => {}
+    }
+}
+
 /// Stamps the request id on a response.
 pub(crate) fn stamp(mut response: Response, request_id: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(request_id) {
@@ -167,6 +190,7 @@ fn refuse_as(
 pub(crate) async fn handle(gw: Gateway, ingress: Ingress, request: Request) -> Response {
     let started = Instant::now();
     let mut record = start_record(&gw, ingress.as_str(), crate::peer(&request));
+    trace_context(&gw, request.headers(), &mut record);
     match run(&gw, ingress, request, &mut record, started).await {
         Ok(Reply::Complete(response)) => {
             record.latency_ms = millis(started);

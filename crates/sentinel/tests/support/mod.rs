@@ -43,8 +43,12 @@ pub struct TestApp {
     pub master_key: String,
     /// Redis URL and key prefix of the counters, when they are in Redis.
     pub redis: Option<(String, String)>,
+    tweak: Tweak,
     _db: Option<TestDatabase>,
 }
+
+/// Adjusts a test app's server config before it starts.
+pub type Tweak = Arc<dyn Fn(&mut ServerConfig) + Send + Sync>;
 
 impl TestApp {
     pub async fn start(backend: Backend) -> Self {
@@ -53,6 +57,15 @@ impl TestApp {
 
     /// [`TestApp::start`] with the counters in Redis at (URL, key prefix).
     pub async fn start_with(backend: Backend, redis: Option<(String, String)>) -> Self {
+        Self::start_tweaked(backend, redis, Arc::new(|_| {})).await
+    }
+
+    /// [`TestApp::start_with`], with the server config adjusted by `tweak`.
+    pub async fn start_tweaked(
+        backend: Backend,
+        redis: Option<(String, String)>,
+        tweak: Tweak,
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let db = match backend {
             Backend::Sqlite => None,
@@ -66,6 +79,7 @@ impl TestApp {
             store_url.clone(),
             &master_key,
             redis.clone(),
+            tweak.clone(),
         )
         .await;
         let http = Client::builder()
@@ -82,6 +96,7 @@ impl TestApp {
             store_url,
             master_key,
             redis,
+            tweak,
             _db: db,
         }
     }
@@ -111,6 +126,7 @@ impl TestApp {
             self.store_url.clone(),
             &self.master_key,
             self.redis.clone(),
+            self.tweak.clone(),
         )
         .await
     }
@@ -120,6 +136,7 @@ impl TestApp {
         store: Option<String>,
         master_key: &str,
         redis: Option<(String, String)>,
+        tweak: Tweak,
     ) -> Running {
         let mut server = ServerConfig {
             gateway_addr: "127.0.0.1:0".parse().unwrap(),
@@ -137,6 +154,7 @@ impl TestApp {
             // Generous: a loaded CI machine must not fail calls that work.
             server.redis_timeout_ms = 2000;
         }
+        tweak(&mut server);
         let master_key = master_key.to_owned();
         let env = move |name: &str| match name {
             "SENTINEL_MASTER_KEY" => Some(master_key.clone()),
