@@ -49,6 +49,11 @@ route_plans:
 /// Starts an app with `policies` (YAML under `policies:`); returns the key
 /// of application `checkout` and its id.
 async fn setup(app: &TestApp, policies: &str) -> (String, String) {
+    setup_serving(app, policies, "gpt-test").await
+}
+
+/// [`setup`], waiting until the key may use `model`.
+async fn setup_serving(app: &TestApp, policies: &str, model: &str) -> (String, String) {
     app.create_env("prod", &[]).await;
     app.create_app("prod", "checkout").await;
     app.set_secret("prod", "upstream-key", UPSTREAM_SECRET)
@@ -56,7 +61,7 @@ async fn setup(app: &TestApp, policies: &str) -> (String, String) {
     app.apply_config("prod", &format!("{}policies:\n{policies}", routes(app)))
         .await;
     let (key, id) = app.create_key("prod", "checkout").await;
-    app.wait_for_model(&key, "gpt-test").await;
+    app.wait_for_model(&key, model).await;
     (key, id)
 }
 
@@ -235,7 +240,7 @@ async fn wait_until_allowed(app: &TestApp, key: &str) {
 
 async fn shadow_mode_records_but_never_denies(backend: Backend) {
     let mut app = TestApp::start(backend).await;
-    let (key, _) = setup(
+    let (key, _) = setup_serving(
         &app,
         r#"  environment:
     allowed_models: [gpt-big]
@@ -245,6 +250,7 @@ async fn shadow_mode_records_but_never_denies(backend: Backend) {
     rate_limit: { rpm: 1 }
     content: { redact: [email] }
 "#,
+        "gpt-big",
     )
     .await;
     // The environment (enforced) allows gpt-big only; the app's shadow

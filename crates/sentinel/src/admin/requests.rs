@@ -336,7 +336,11 @@ mod tests {
             out.contains("policy: denied (rule environment.allowed_models)"),
             "{out}"
         );
-        assert!(out.contains("app/checkout.max_tokens  shadow"), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("app/checkout.max_tokens") && l.contains(" shadow ")),
+            "{out}"
+        );
         assert!(out.contains("redacted (enforce): 2 × email"), "{out}");
     }
 }
