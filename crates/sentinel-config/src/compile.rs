@@ -128,9 +128,25 @@ pub fn compile_raw(
         }
     };
 
+    let alerts = alerts::compile_alerts(&raw.alerts, &raw.alert_destinations, ctx, &mut errors);
+    for key in raw.alert_destinations.keys() {
+        let used = raw.alerts.iter().any(|rule| {
+            rule.notify
+                .iter()
+                .any(|r| r.rsplit_once(':').map_or(r.as_str(), |(_, n)| n) == key)
+        });
+        if !used {
+            warnings.push(ConfigWarning::new(
+                format!("alert_destinations.{key}"),
+                "no alert rule notifies this destination",
+            ));
+        }
+    }
+
     ConfigErrors::new(errors).into_result()?;
     Ok((
-        EnvConfig::new(providers, route_plans, prices, policies.unwrap_or_default()),
+        EnvConfig::new(providers, route_plans, prices, policies.unwrap_or_default())
+            .with_alerts(alerts),
         warnings,
     ))
 }
@@ -712,5 +728,6 @@ fn compile_breaker(
     }
 }
 
+mod alerts;
 #[cfg(test)]
 mod tests;

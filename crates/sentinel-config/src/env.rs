@@ -11,6 +11,8 @@ use sentinel_core::{Name, Price};
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::alert::Alerts;
+
 /// A validated environment config: providers and route plans by name, an
 /// index from requested model name to route plan, and the environment's
 /// prices by upstream model name.
@@ -21,6 +23,7 @@ pub struct EnvConfig {
     by_model: HashMap<String, Name>,
     prices: BTreeMap<String, Price>,
     policies: Policies,
+    alerts: Alerts,
 }
 
 /// An environment's compiled policies. Two are equal when they were
@@ -79,7 +82,19 @@ impl EnvConfig {
             by_model,
             prices,
             policies,
+            alerts: Alerts::default(),
         }
+    }
+
+    /// The same config with its alert rules and destinations.
+    pub(crate) fn with_alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    /// The environment's alert rules and destinations.
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
     }
 
     /// The environment's policies.

@@ -114,6 +114,8 @@ impl TestApp {
             data_dir: data_dir.to_path_buf(),
             store,
             shutdown_grace_s: 5,
+            // Alert rules are evaluated often, so alert tests finish fast.
+            alert_interval_ms: 200,
             ..ServerConfig::default()
         };
         if let Some((url, prefix)) = redis {
