@@ -332,7 +332,10 @@ mod tests {
             ],
             "redactions": [{"kind": "email", "mode": "enforce", "count": 2}]}});
         let out = render_record(&record);
-        assert!(out.contains("policy: denied (rule environment.allowed_models)"), "{out}");
+        assert!(
+            out.contains("policy: denied (rule environment.allowed_models)"),
+            "{out}"
+        );
         assert!(out.contains("app/checkout.max_tokens  shadow"), "{out}");
         assert!(out.contains("redacted (enforce): 2 × email"), "{out}");
     }
