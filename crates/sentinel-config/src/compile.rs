@@ -129,7 +129,13 @@ pub fn compile_raw(
     };
 
     let alerts = alerts::compile_alerts(&raw.alerts, &raw.alert_destinations, ctx, &mut errors);
-    for key in raw.alert_destinations.keys() {
+    for (key, destination) in &raw.alert_destinations {
+        if destination.kind == "webhook" && destination.secret.is_none() {
+            warnings.push(ConfigWarning::new(
+                format!("alert_destinations.{key}.secret"),
+                "this webhook's bodies are not signed; set secret: secret:NAME so receivers can verify them",
+            ));
+        }
         let used = raw.alerts.iter().any(|rule| {
             rule.notify
                 .iter()

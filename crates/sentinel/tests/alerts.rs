@@ -521,6 +521,232 @@ async fn budget_threshold_fires_and_resolves(backend: Backend) {
     app.stop().await;
 }
 
+/// Two replicas on one PostgreSQL store evaluate the same rule: each
+/// transition is announced once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_announce_each_transition_once() {
+    let mut app = TestApp::start(Backend::Postgres).await;
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = app.replica(replica_dir.path()).await;
+    let receiver = Receiver::start(0).await;
+    let document = format!(
+        "{}alert_destinations:\n  ops: {{ kind: webhook, url: '{}/hook', secret: 'secret:alert-hmac', allow_private_network: true }}\n\
+         alerts:\n\
+         \x20 - {{ name: errors, when: {{ signal: error_rate, above: 0.5, for_s: 2, min_requests: 2 }}, notify: [ops] }}\n",
+        provider(&app, ""),
+        receiver.addr
+    );
+    let key = setup(&app, "prod", &document, &[]).await;
+    app.upstream.set_behavior(Behavior::Fail(500));
+    assert_eq!(send(&app, &key, 3).await, [502, 502, 502]);
+    app.upstream.set_behavior(Behavior::Normal);
+    receiver
+        .wait_until("errors resolved", |_| {
+            !receiver
+                .matching("/hook", is("errors", "resolved"))
+                .is_empty()
+        })
+        .await;
+    let events = history(&app, "prod", 2).await;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(receiver.matching("/hook", is("errors", "firing")).len(), 1);
+    assert_eq!(
+        receiver.matching("/hook", is("errors", "resolved")).len(),
+        1
+    );
+    replica.stop().await.unwrap();
+    app.stop().await;
+}
+
+/// A real `sentinel serve` at debug level fires an alert to a signed
+/// webhook, a Slack URL kept in a secret (answering 500 once) and a dead
+/// Slack URL: neither the signing secret nor the URLs' tokens reach its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_secrets_never_reach_the_logs() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    const BIN: &str = env!("CARGO_BIN_EXE_sentinel");
+    const TOKEN: &str = support::ADMIN_TOKEN;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("sentinel.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--console-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("SENTINEL_LOG", "debug")
+        .env("SENTINEL_LOG_FORMAT", "json")
+        .env("SENTINEL_ALERT_INTERVAL_MS", "200")
+        .env("SENTINEL_BOOTSTRAP_TOKEN", TOKEN)
+        .env_remove("SENTINEL_MASTER_KEY")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let (mut gateway, mut console, mut line) = (String::new(), String::new(), String::new());
+    while reader.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.trim().strip_prefix("gateway (data plane): ") {
+            gateway = rest.to_owned();
+        }
+        if let Some(rest) = line.trim().strip_prefix("console (operators):  ") {
+            console = rest.to_owned();
+            break;
+        }
+        line.clear();
+    }
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+
+    let upstream = sentinel_testkit::openai_mock::MockOpenAi::start().await;
+    let receiver = Receiver::start(1).await;
+    let http = reqwest::Client::builder().build().unwrap();
+    let admin = |method: Method, path: &str, body: Option<Value>| {
+        let mut request = http
+            .request(method, format!("{console}/api/v1{path}"))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let ok = |r: reqwest::Response| assert!(r.status().is_success(), "{}", r.status());
+    ok(
+        admin(Method::POST, "/environments", Some(json!({"name": "prod"})))
+            .await
+            .unwrap(),
+    );
+    ok(admin(
+        Method::POST,
+        "/environments/prod/applications",
+        Some(json!({"name": "web"})),
+    )
+    .await
+    .unwrap());
+    for (name, value) in [
+        ("upstream", UPSTREAM_SECRET.to_owned()),
+        ("alert-hmac", HMAC_SECRET.to_owned()),
+        (
+            "slack-url",
+            format!("{}/services/T1/B1/LIVESLACKTOKEN", receiver.addr),
+        ),
+        (
+            "dead-url",
+            "http://127.0.0.1:1/services/T1/B1/DEADSLACKTOKEN".to_owned(),
+        ),
+    ] {
+        ok(admin(
+            Method::PUT,
+            &format!("/environments/prod/secrets/{name}"),
+            Some(json!({"value": value})),
+        )
+        .await
+        .unwrap());
+    }
+    let document = format!(
+        "providers:\n  up:\n    kind: openai\n    base_url: {}\n    credential: secret:upstream\n    allow_private_network: true\n\
+         route_plans:\n  r:\n    models: [m]\n    targets: [{{ provider: up, model: m }}]\n    retry: {{ max_attempts: 1 }}\n\
+         alert_destinations:\n\
+         \x20 ops: {{ kind: webhook, url: '{}/hook', secret: 'secret:alert-hmac', allow_private_network: true }}\n\
+         \x20 team: {{ kind: slack, url: 'secret:slack-url', allow_private_network: true }}\n\
+         \x20 dead: {{ kind: slack, url: 'secret:dead-url', allow_private_network: true }}\n\
+         alerts:\n\
+         \x20 - {{ name: errors, when: {{ signal: error_rate, above: 0.1, for_s: 2, min_requests: 1 }}, notify: [ops, team, dead] }}\n",
+        upstream.base_url(),
+        receiver.addr
+    );
+    ok(admin(
+        Method::POST,
+        "/environments/prod/config",
+        Some(json!({"document": document, "message": "m"})),
+    )
+    .await
+    .unwrap());
+    let key: Value = admin(
+        Method::POST,
+        "/environments/prod/keys",
+        Some(json!({"application": "web"})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    upstream.set_behavior(Behavior::Fail(500));
+    let mut failed = false;
+    for _ in 0..200 {
+        let status = http
+            .post(format!("{gateway}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 502 {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(failed, "the gateway served the failing upstream");
+    // Every delivery outcome stored: the dead URL has used all its retries.
+    let mut done = false;
+    for _ in 0..300 {
+        let page: Value = admin(Method::GET, "/environments/prod/alerts/history", None)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["deliveries"].as_array().unwrap().len() == 3)
+        {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done, "the firing's three deliveries were stored");
+    assert!(
+        receiver
+            .hits()
+            .iter()
+            .any(|h| h.path.ends_with("LIVESLACKTOKEN"))
+    );
+
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("alert delivered"),
+        "the log was captured: {logs}"
+    );
+    assert!(logs.contains("alert delivery failed"), "{logs}");
+    for secret in [
+        HMAC_SECRET,
+        "LIVESLACKTOKEN",
+        "DEADSLACKTOKEN",
+        "/services/T1",
+    ] {
+        assert!(!logs.contains(secret), "{secret} reached the log");
+    }
+}
+
 on_both_stores!(
     failures_fire_and_resolve,
     timeouts_and_latency_fire_and_resolve,
