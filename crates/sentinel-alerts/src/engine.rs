@@ -229,7 +229,8 @@ impl Engine {
                 signal::value(rule, &records, now)
             };
             let breached = signal::breached(rule, value);
-            let step = state::step(stored, breached);
+            let window_ms = i64::try_from(rule.for_s * 1_000).unwrap_or(i64::MAX);
+            let step = state::step(stored, breached, now, window_ms);
             let transition = |state: &'static str, started_at: i64| Transition {
                 org_id: &env.org_id,
                 env_id: &env.id,
