@@ -1,6 +1,7 @@
 //! The evaluation loop: every interval, for each environment with alert
-//! rules, one read of its request records over the longest window, one
-//! value per rule, one state-machine step per rule written to the store as
+//! rules, one read of the request records that arrived since the previous
+//! evaluation (the window is kept in memory as slim samples), one value per
+//! rule, one state-machine step per rule written to the store as
 //! a compare-and-set, and — for the replica that wins a transition — the
 //! notifications, sent in the background so a slow destination never
 //! delays the next evaluation.
@@ -10,7 +11,7 @@
 //! compiled rules are reused until its revision or secrets change.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fmt::Write as _,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -27,7 +28,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     deliver::{self, Notice, Resolved, RetryPolicy},
-    signal, state,
+    signal::{self, Sample},
+    state,
 };
 
 /// How long budget threshold crossings are remembered.
@@ -64,6 +66,65 @@ struct Inner {
     cache: Mutex<HashMap<String, Compiled>>,
     /// Budget threshold crossings seen by this replica: (time, scope, permille).
     crossings: Mutex<Vec<(i64, String, u32)>>,
+    /// Each environment's recent samples, refreshed incrementally. Locked
+    /// by the one evaluating task only.
+    windows: tokio::sync::Mutex<HashMap<String, Window>>,
+}
+
+/// How late a record may reach the store and still be counted: each
+/// refresh reads again from this far back before the previous one.
+const LATE_RECORDS_MS: i64 = 10_000;
+
+/// An environment's samples over its longest window. Each evaluation reads
+/// only the records that arrived since the previous one (plus
+/// [`LATE_RECORDS_MS`] of overlap, de-duplicated by id), not the whole
+/// window again.
+#[derive(Debug, Default)]
+struct Window {
+    samples: Vec<Sample>,
+    ids: HashSet<String>,
+    /// Every record since this time was read (`None`: nothing yet).
+    covered_from: Option<i64>,
+    /// When the last read happened.
+    read_at: i64,
+}
+
+impl Window {
+    async fn refresh(
+        &mut self,
+        store: &Store,
+        env: &Environment,
+        since: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let from = match self.covered_from {
+            // Incremental: the window did not grow backwards.
+            Some(covered) if covered <= since => since.max(self.read_at - LATE_RECORDS_MS),
+            _ => {
+                self.samples.clear();
+                self.ids.clear();
+                since
+            }
+        };
+        let records = store.records_in_window(&env.org_id, &env.id, from).await?;
+        for record in &records {
+            if !self.ids.contains(&record.id) {
+                self.ids.insert(record.id.clone());
+                self.samples.push(Sample::from(record));
+            }
+        }
+        let ids = &mut self.ids;
+        self.samples.retain(|sample| {
+            let keep = sample.time >= since;
+            if !keep {
+                ids.remove(&sample.id);
+            }
+            keep
+        });
+        self.covered_from = Some(since);
+        self.read_at = now;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -79,6 +140,7 @@ impl Engine {
                 deps,
                 cache: Mutex::new(HashMap::new()),
                 crossings: Mutex::new(Vec::new()),
+                windows: tokio::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -131,6 +193,7 @@ impl Engine {
         let store = &self.inner.deps.store;
         let environments = store.list_all_environments().await?;
         let revisions = store.latest_revisions_all().await?;
+        let mut evaluated = HashSet::new();
         for env in &environments {
             let Some(revision) = revisions
                 .iter()
@@ -147,10 +210,17 @@ impl Engine {
             if alerts.rules.is_empty() {
                 continue;
             }
+            evaluated.insert(env.id.clone());
             if let Err(error) = self.evaluate_env(env, &alerts, now).await {
                 tracing::error!(environment = %env.name, %error, "alert evaluation of an environment failed");
             }
         }
+        // Environments without rules (any more) keep no samples.
+        self.inner
+            .windows
+            .lock()
+            .await
+            .retain(|id, _| evaluated.contains(id));
         Ok(())
     }
 
@@ -213,20 +283,20 @@ impl Engine {
             .filter(|r| r.signal != Signal::BudgetThreshold)
             .map(|r| r.for_s)
             .max();
-        let records = match longest {
-            Some(for_s) => {
-                let since = now.saturating_sub(i64::try_from(for_s * 1_000).unwrap_or(i64::MAX));
-                store.records_in_window(&env.org_id, &env.id, since).await?
-            }
-            None => Vec::new(),
-        };
+        let mut windows = self.inner.windows.lock().await;
+        let window = windows.entry(env.id.clone()).or_default();
+        if let Some(for_s) = longest {
+            let since = now.saturating_sub(i64::try_from(for_s * 1_000).unwrap_or(i64::MAX));
+            window.refresh(store, env, since, now).await?;
+        }
+        let records = &window.samples;
         let states = store.alert_states(&env.org_id, &env.id).await?;
         for rule in &alerts.rules {
             let stored = states.iter().find(|s| s.rule == rule.name.as_str());
             let value = if rule.signal == Signal::BudgetThreshold {
                 self.budget_value(env, rule, stored, now)
             } else {
-                signal::value(rule, &records, now)
+                signal::value(rule, records, now)
             };
             let breached = signal::breached(rule, value);
             let window_ms = i64::try_from(rule.for_s * 1_000).unwrap_or(i64::MAX);
@@ -511,6 +581,63 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    fn record(id: &str, time: i64) -> sentinel_core::RequestRecord {
+        sentinel_core::RequestRecord {
+            id: id.into(),
+            org_id: "o".into(),
+            env_id: Some("e".into()),
+            time,
+            status: 200,
+            ..sentinel_core::RequestRecord::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn windows_read_only_new_records_and_forget_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url, sentinel_store::MasterKey::generate())
+            .await
+            .unwrap();
+        let env = Environment {
+            id: "e".into(),
+            org_id: "o".into(),
+            name: "prod".into(),
+            protected: false,
+            hosts: vec![],
+            created_at: 0,
+        };
+        let ids = |w: &Window| {
+            let mut ids: Vec<String> = w.samples.iter().map(|s| s.id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        store
+            .insert_records(&[record("a", 10_000), record("b", 50_000)])
+            .await
+            .unwrap();
+        let mut window = Window::default();
+        window.refresh(&store, &env, 20_000, 60_000).await.unwrap();
+        assert_eq!(ids(&window), ["b"], "a is older than the window");
+
+        // A late record (within the overlap) and a new one; b is not doubled.
+        store
+            .insert_records(&[record("c", 55_000), record("d", 65_000)])
+            .await
+            .unwrap();
+        window.refresh(&store, &env, 30_000, 70_000).await.unwrap();
+        assert_eq!(ids(&window), ["b", "c", "d"]);
+
+        // Time passes: b and c leave the window.
+        window.refresh(&store, &env, 60_000, 80_000).await.unwrap();
+        assert_eq!(ids(&window), ["d"]);
+
+        // A longer window (a rule changed) reads everything again.
+        window.refresh(&store, &env, 0, 80_000).await.unwrap();
+        assert_eq!(ids(&window), ["a", "b", "c", "d"]);
+        store.close().await;
+    }
 
     #[test]
     fn send_time_url_checks() {

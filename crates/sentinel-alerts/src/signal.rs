@@ -1,6 +1,7 @@
 //! Signal values computed from an environment's request records over a
-//! rule's window. Pure: records and `now` in, a value (or "not enough
-//! data") out.
+//! rule's window. Pure: samples and `now` in, a value (or "not enough
+//! data") out. A [`Sample`] is the part of a request record the signals
+//! read, so an evaluator can keep a window of them in memory cheaply.
 //!
 //! Invariant: a rate or percentile over fewer than `min_requests` requests
 //! (attempts, for `provider_error_rate`) is `None`, which never fires, so a
@@ -16,52 +17,112 @@ const DENIALS: &[&str] = &["denied", "rate_limited", "budget_exceeded"];
 /// Client error codes of the same refusals (records without a policy block).
 const DENIAL_CODES: &[&str] = &["policy_denied", "rate_limited", "budget_exceeded"];
 
-/// The value of `rule`'s signal over the records of its window (records
+/// What one upstream attempt did, as the signals see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptClass {
+    Ok,
+    /// Server error, timeout, connection error or broken response.
+    Failed,
+    /// Skipped: the endpoint's circuit was open.
+    CircuitOpen,
+    /// Sent, neither ok nor a provider failure (429, other 4xx).
+    Other,
+}
+
+/// The part of a request record the signals read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub id: String,
+    pub time: i64,
+    pub status: u16,
+    /// Answered `504 upstream_timeout`.
+    pub timed_out: bool,
+    /// Refused by a policy rule, a rate limit or a budget.
+    pub denied: bool,
+    pub latency_ms: i64,
+    /// (provider, upstream model, class) of each attempt.
+    pub attempts: Vec<(String, String, AttemptClass)>,
+}
+
+impl From<&RequestRecord> for Sample {
+    fn from(r: &RequestRecord) -> Self {
+        let denied = match &r.policy {
+            Some(policy) => DENIALS.contains(&policy.decision.as_str()),
+            None => r
+                .error_code
+                .as_deref()
+                .is_some_and(|c| DENIAL_CODES.contains(&c)),
+        };
+        Self {
+            id: r.id.clone(),
+            time: r.time,
+            status: r.status,
+            timed_out: r.error_code.as_deref() == Some("upstream_timeout"),
+            denied,
+            latency_ms: r.latency_ms,
+            attempts: r
+                .attempts
+                .iter()
+                .map(|a| {
+                    let class = match a.outcome.as_str() {
+                        "ok" => AttemptClass::Ok,
+                        "circuit_open" => AttemptClass::CircuitOpen,
+                        o if FAILED_ATTEMPTS.contains(&o) => AttemptClass::Failed,
+                        _ => AttemptClass::Other,
+                    };
+                    (a.provider.clone(), a.upstream_model.clone(), class)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Sample {
+    /// Whether the request was sent upstream at least once.
+    fn dispatched(&self) -> bool {
+        self.attempts
+            .iter()
+            .any(|(_, _, c)| *c != AttemptClass::CircuitOpen)
+    }
+}
+
+/// The value of `rule`'s signal over the samples of its window (samples
 /// older than `now - for_s` are ignored). `None`: not enough data.
 /// `budget_threshold` is not computed from records; see `crate::engine`.
-pub fn value(rule: &AlertRule, records: &[RequestRecord], now: i64) -> Option<f64> {
+pub fn value(rule: &AlertRule, samples: &[Sample], now: i64) -> Option<f64> {
     let since =
         now.saturating_sub(i64::try_from(rule.for_s.saturating_mul(1_000)).unwrap_or(i64::MAX));
-    let window: Vec<&RequestRecord> = records.iter().filter(|r| r.time >= since).collect();
+    let window: Vec<&Sample> = samples.iter().filter(|r| r.time >= since).collect();
     let total = window.len() as u64;
     let share =
         |n: usize, of: u64| (of >= rule.min_requests && of > 0).then(|| n as f64 / of as f64);
     let provider_matches = |p: &str| rule.provider.as_ref().is_none_or(|want| want.as_str() == p);
     match rule.signal {
         Signal::ErrorRate => share(window.iter().filter(|r| r.status >= 500).count(), total),
-        Signal::TimeoutRate => share(
-            window
-                .iter()
-                .filter(|r| r.error_code.as_deref() == Some("upstream_timeout"))
-                .count(),
-            total,
-        ),
+        Signal::TimeoutRate => share(window.iter().filter(|r| r.timed_out).count(), total),
         Signal::ProviderErrorRate => {
-            let attempts: Vec<&str> = window
+            let sent: Vec<AttemptClass> = window
                 .iter()
                 .flat_map(|r| r.attempts.iter())
-                .filter(|a| a.outcome != "circuit_open" && provider_matches(&a.provider))
-                .map(|a| a.outcome.as_str())
+                .filter(|(p, _, c)| *c != AttemptClass::CircuitOpen && provider_matches(p))
+                .map(|(_, _, c)| *c)
                 .collect();
-            let failed = attempts
-                .iter()
-                .filter(|o| FAILED_ATTEMPTS.contains(o))
-                .count();
-            share(failed, attempts.len() as u64)
+            let failed = sent.iter().filter(|c| **c == AttemptClass::Failed).count();
+            share(failed, sent.len() as u64)
         }
         Signal::BreakerOpen => {
             let mut endpoints: Vec<(&str, &str)> = window
                 .iter()
                 .flat_map(|r| r.attempts.iter())
-                .filter(|a| a.outcome == "circuit_open" && provider_matches(&a.provider))
-                .map(|a| (a.provider.as_str(), a.upstream_model.as_str()))
+                .filter(|(p, _, c)| *c == AttemptClass::CircuitOpen && provider_matches(p))
+                .map(|(p, m, _)| (p.as_str(), m.as_str()))
                 .collect();
             endpoints.sort_unstable();
             endpoints.dedup();
             Some(endpoints.len() as f64)
         }
-        Signal::PolicyDenials => Some(window.iter().filter(|r| is_denial(r)).count() as f64),
-        Signal::PolicyDenialRate => share(window.iter().filter(|r| is_denial(r)).count(), total),
+        Signal::PolicyDenials => Some(window.iter().filter(|r| r.denied).count() as f64),
+        Signal::PolicyDenialRate => share(window.iter().filter(|r| r.denied).count(), total),
         Signal::LatencyP50 => percentile(&window, 50, rule.min_requests),
         Signal::LatencyP95 => percentile(&window, 95, rule.min_requests),
         Signal::LatencyP99 => percentile(&window, 99, rule.min_requests),
@@ -69,24 +130,12 @@ pub fn value(rule: &AlertRule, records: &[RequestRecord], now: i64) -> Option<f6
     }
 }
 
-/// Whether the policy stage refused the request (policy, rate limit or
-/// budget).
-fn is_denial(record: &RequestRecord) -> bool {
-    match &record.policy {
-        Some(policy) => DENIALS.contains(&policy.decision.as_str()),
-        None => record
-            .error_code
-            .as_deref()
-            .is_some_and(|c| DENIAL_CODES.contains(&c)),
-    }
-}
-
 /// The nearest-rank percentile of the latency of requests that were sent
 /// upstream (refusals answered in microseconds would hide a slow provider).
-fn percentile(window: &[&RequestRecord], pct: u64, min_requests: u64) -> Option<f64> {
+fn percentile(window: &[&Sample], pct: u64, min_requests: u64) -> Option<f64> {
     let mut latencies: Vec<i64> = window
         .iter()
-        .filter(|r| r.attempts.iter().any(|a| a.outcome != "circuit_open"))
+        .filter(|r| r.dispatched())
         .map(|r| r.latency_ms)
         .collect();
     let n = latencies.len() as u64;
@@ -120,6 +169,11 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_000_000;
+
+    fn value(rule: &AlertRule, records: &[RequestRecord], now: i64) -> Option<f64> {
+        let samples: Vec<Sample> = records.iter().map(Sample::from).collect();
+        super::value(rule, &samples, now)
+    }
 
     fn rule(signal: Signal, above: f64) -> AlertRule {
         AlertRule {
