@@ -144,6 +144,27 @@ pub fn compile_raw(
         }
     }
 
+    let alerts = alerts::compile_alerts(&raw.alerts, &raw.alert_destinations, ctx, &mut errors);
+    for (key, destination) in &raw.alert_destinations {
+        if destination.kind == "webhook" && destination.secret.is_none() {
+            warnings.push(ConfigWarning::new(
+                format!("alert_destinations.{key}.secret"),
+                "this webhook's bodies are not signed; set secret: secret:NAME so receivers can verify them",
+            ));
+        }
+        let used = raw.alerts.iter().any(|rule| {
+            rule.notify
+                .iter()
+                .any(|r| r.rsplit_once(':').map_or(r.as_str(), |(_, n)| n) == key)
+        });
+        if !used {
+            warnings.push(ConfigWarning::new(
+                format!("alert_destinations.{key}"),
+                "no alert rule notifies this destination",
+            ));
+        }
+    }
+
     ConfigErrors::new(errors).into_result()?;
     Ok((
         EnvConfig::new(
@@ -152,7 +173,8 @@ pub fn compile_raw(
             prices,
             policies.unwrap_or_default(),
             retention,
-        ),
+        )
+        .with_alerts(alerts),
         warnings,
     ))
 }
@@ -734,5 +756,6 @@ fn compile_breaker(
     }
 }
 
+mod alerts;
 #[cfg(test)]
 mod tests;

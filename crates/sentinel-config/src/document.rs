@@ -57,6 +57,20 @@ pub struct RawEnvDocument {
     /// How long this environment's data is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<RawRetention>,
+    /// Alert rules, evaluated in the background (see `docs/alerts.md`).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub alerts: Vec<RawAlertRule>,
+    /// Where alerts are sent, by destination name.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub alert_destinations: BTreeMap<String, RawAlertDestination>,
 }
 
 /// `retention:` as written.
@@ -66,6 +80,58 @@ pub struct RawRetention {
     /// Days request records are kept; forever when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_days: Option<u32>,
+}
+
+/// One alert rule as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertRule {
+    /// The rule's name, unique in the document.
+    pub name: String,
+    /// The condition.
+    pub when: RawAlertCondition,
+    /// Destinations: `NAME` or `KIND:NAME` (e.g. `webhook:ops`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub notify: Vec<String>,
+}
+
+/// `when:` of an alert rule as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertCondition {
+    /// What is measured, e.g. `error_rate`.
+    pub signal: String,
+    /// The threshold the signal must pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    /// The window, in seconds, the signal is measured over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_s: Option<u64>,
+    /// Requests the window must hold before a rate or percentile counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
+    /// Only this provider (`provider_error_rate`, `breaker_open`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// One alert destination as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertDestination {
+    /// `webhook` or `slack`.
+    pub kind: String,
+    /// The URL, or `secret:NAME` naming a stored secret holding it.
+    pub url: String,
+    /// `secret:NAME`: the HMAC key signing webhook bodies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Allow loopback, private, link-local and metadata addresses.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_private_network: bool,
+    /// Allow plain `http` in a protected environment.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_http: bool,
 }
 
 /// The price of one upstream model as written, in USD per million tokens.

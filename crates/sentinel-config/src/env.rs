@@ -11,6 +11,8 @@ use sentinel_core::{Name, Price};
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::alert::Alerts;
+
 /// A validated environment config: providers and route plans by name, an
 /// index from requested model name to route plan, and the environment's
 /// prices by upstream model name.
@@ -22,6 +24,7 @@ pub struct EnvConfig {
     prices: BTreeMap<String, Price>,
     policies: Policies,
     retention: Retention,
+    alerts: Alerts,
 }
 
 /// How long an environment's data is kept.
@@ -89,7 +92,19 @@ impl EnvConfig {
             prices,
             policies,
             retention,
+            alerts: Alerts::default(),
         }
+    }
+
+    /// The same config with its alert rules and destinations.
+    pub(crate) fn with_alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    /// The environment's alert rules and destinations.
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
     }
 
     /// How long the environment's data is kept.

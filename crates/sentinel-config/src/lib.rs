@@ -1,5 +1,6 @@
 //! Sentinel's configuration, parsed and validated: the per-environment
-//! config document (YAML: providers, route plans and prices, SPEC §8) and the server
+//! config document (YAML: providers, route plans, prices, policies and
+//! alert rules, SPEC §8) and the server
 //! config file (TOML, with `SENTINEL_*` environment overrides).
 //!
 //! Raw serde types ([`RawEnvDocument`], [`ServerConfig`]'s file form) go in;
@@ -18,6 +19,7 @@
 //! errors, never silently resolved; input size and alias expansion are
 //! bounded; secret values never appear here, only `secret:NAME` references.
 
+mod alert;
 mod compile;
 mod document;
 mod env;
@@ -26,12 +28,14 @@ mod safety;
 mod server;
 pub mod testing;
 
+pub use alert::{AlertDestination, AlertRule, Alerts, DestinationKind, DestinationUrl, Signal};
 pub use compile::{
     CompileContext, MAX_MODEL_NAME_CHARS, MAX_RETENTION_DAYS, ProviderCatalog, compile, compile_raw,
 };
 pub use document::{
-    MAX_DOCUMENT_BYTES, RawCircuitBreaker, RawDecimal, RawEnvDocument, RawPrice, RawProvider,
-    RawRetention, RawRetry, RawRoutePlan, RawTarget, RawTimeouts, parse_document,
+    MAX_DOCUMENT_BYTES, RawAlertCondition, RawAlertDestination, RawAlertRule, RawCircuitBreaker,
+    RawDecimal, RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRetry, RawRoutePlan,
+    RawTarget, RawTimeouts, parse_document,
 };
 pub use env::{
     EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,

@@ -82,6 +82,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Log line format.
     pub log_format: LogFormat,
+    /// How often alert rules are evaluated, in milliseconds.
+    pub alert_interval_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +104,7 @@ impl Default for ServerConfig {
             header_read_timeout_s: 10,
             max_connections: 10_000,
             log_format: LogFormat::Auto,
+            alert_interval_ms: 10_000,
         }
     }
 }
@@ -124,6 +127,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_HEADER_READ_TIMEOUT_S", "header_read_timeout_s"),
     ("SENTINEL_MAX_CONNECTIONS", "max_connections"),
     ("SENTINEL_LOG_FORMAT", "log_format"),
+    ("SENTINEL_ALERT_INTERVAL_MS", "alert_interval_ms"),
 ];
 
 impl ServerConfig {
@@ -238,6 +242,7 @@ impl ServerConfig {
                 self.max_connections = usize::try_from(number("connections")?)
                     .map_err(|_| format!("{value} is too large"))?;
             }
+            "SENTINEL_ALERT_INTERVAL_MS" => self.alert_interval_ms = number("milliseconds")?,
             "SENTINEL_LOG_FORMAT" => {
                 self.log_format = LogFormat::parse(value)
                     .ok_or_else(|| format!("expected auto, json or text, got {value:?}"))?;
@@ -299,6 +304,12 @@ impl ServerConfig {
         if self.prune_interval_s == 0 {
             errors.push(ConfigError::new("prune_interval_s", "must be at least 1"));
         }
+        if !(100..=3_600_000).contains(&self.alert_interval_ms) {
+            errors.push(ConfigError::new(
+                "alert_interval_ms",
+                "must be from 100 to 3600000 milliseconds",
+            ));
+        }
         if self.max_body_bytes == 0 {
             errors.push(ConfigError::new("max_body_bytes", "must be at least 1"));
         }
@@ -320,6 +331,11 @@ impl ServerConfig {
     /// [`Self::shutdown_grace_s`] as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_s)
+    }
+
+    /// [`Self::alert_interval_ms`] as a duration.
+    pub fn alert_interval(&self) -> Duration {
+        Duration::from_millis(self.alert_interval_ms)
     }
 
     /// [`Self::header_read_timeout_s`] as a duration.
@@ -350,6 +366,7 @@ impl fmt::Debug for ServerConfig {
             .field("header_read_timeout_s", &self.header_read_timeout_s)
             .field("max_connections", &self.max_connections)
             .field("log_format", &self.log_format)
+            .field("alert_interval_ms", &self.alert_interval_ms)
             .finish()
     }
 }

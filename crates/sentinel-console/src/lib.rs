@@ -15,6 +15,7 @@
 //! carries `x-sentinel-request-id`; store errors are logged with that id and
 //! never returned.
 
+mod alerts;
 mod applications;
 mod audit;
 mod auth;
@@ -135,6 +136,8 @@ routes! {
     get "/api/v1/environments/{env}/config/revisions" => config::revisions;
     get "/api/v1/environments/{env}/config/revisions/{n}" => config::revision;
     post "/api/v1/environments/{env}/policy/explain" => policy::explain;
+    get "/api/v1/environments/{env}/alerts" => alerts::list;
+    get "/api/v1/environments/{env}/alerts/history" => alerts::history;
     get "/api/v1/requests" => requests::search;
     get "/api/v1/requests/{id}" => requests::show;
     get "/api/v1/export/requests" => export::requests;

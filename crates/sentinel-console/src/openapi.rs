@@ -268,6 +268,20 @@ fn operations() -> Vec<Op> {
         .body(r("ExplainQuery")),
         op(
             "get",
+            "/api/v1/environments/{env}/alerts",
+            "The environment's alert rules with their current state, and its destinations (never their URLs or secrets)",
+            "200",
+            r("Alerts"),
+        ),
+        op(
+            "get",
+            "/api/v1/environments/{env}/alerts/history",
+            "Alert firings and resolutions with their delivery outcomes, newest first",
+            "200",
+            r("AlertEventPage"),
+        ),
+        op(
+            "get",
             "/api/v1/requests",
             "Search request records, newest first",
             "200",
@@ -360,6 +374,11 @@ fn parameters(path: &str) -> Vec<Value> {
             ),
             ("format", "string", "jsonl (default) or csv"),
         ],
+        "/api/v1/environments/{env}/alerts/history" => &[
+            ("rule", "string", "Only this alert rule"),
+            ("cursor", "string", "next_cursor of the previous page"),
+            ("limit", "integer", "1 to 500, default 50"),
+        ],
         "/api/v1/audit" => &[
             ("action", "string", "e.g. key.create"),
             ("env", "string", "Environment name"),
@@ -393,7 +412,11 @@ fn error_responses(op: &Op) -> Map<String, Value> {
     if op.path.contains('{') {
         out.insert("404".into(), error.clone());
     }
-    if op.body.is_some() || op.path.contains("requests") || op.path.contains("audit") {
+    if op.body.is_some()
+        || op.path.contains("requests")
+        || op.path.contains("audit")
+        || op.path.ends_with("/history")
+    {
         out.insert("400".into(), error.clone());
     }
     if op.body.is_some() {
@@ -562,7 +585,35 @@ fn schemas() -> Value {
         "description": "the request's cost in micro-USD (1 USD = 1000000); null when the price or token counts are unknown" });
     record["price_source"] =
         json!({ "type": ["string", "null"], "enum": ["builtin", "environment", "unknown", null] });
+    alert_schemas(&mut schemas);
     schemas
+}
+
+fn alert_schemas(schemas: &mut Value) {
+    let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
+    schemas["Alerts"] = json!({ "type": "object", "properties": {
+        "environment": { "type": "string" }, "revision": { "type": ["integer", "null"] },
+        "rules": { "type": "array", "items": r("AlertRule") },
+        "destinations": { "type": "array", "items": { "type": "object", "properties": {
+            "name": { "type": "string" }, "kind": { "type": "string", "enum": ["webhook", "slack"] },
+            "url_from": { "type": "string", "enum": ["document", "secret"] }, "signed": { "type": "boolean" } } } },
+        "problems": { "type": "array", "items": { "type": "string" } } } });
+    schemas["AlertRule"] = json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "signal": { "type": "string" }, "above": { "type": "number" },
+        "for_s": { "type": "integer" }, "min_requests": { "type": "integer" }, "provider": { "type": ["string", "null"] },
+        "notify": { "type": "array", "items": { "type": "string" } },
+        "state": { "type": "string", "enum": ["ok", "firing", "unknown"] }, "value": { "type": ["number", "null"] },
+        "since": { "type": ["integer", "null"] }, "evaluated_at": { "type": ["integer", "null"] } } });
+    schemas["AlertEventPage"] = json!({ "type": "object", "properties": {
+        "data": { "type": "array", "items": r("AlertEvent") }, "next_cursor": { "type": ["string", "null"] } } });
+    schemas["AlertEvent"] = json!({ "type": "object", "properties": {
+        "id": { "type": "string" }, "env_id": { "type": "string" }, "rule": { "type": "string" },
+        "signal": { "type": "string" }, "state": { "type": "string", "enum": ["firing", "resolved"] },
+        "value": { "type": ["number", "null"] }, "threshold": { "type": "number" }, "time": ts, "started_at": ts,
+        "deliveries": { "type": "array", "items": { "type": "object", "properties": {
+            "destination": { "type": "string" }, "kind": { "type": "string" }, "ok": { "type": "boolean" },
+            "attempts": { "type": "integer" }, "status": { "type": ["integer", "null"] },
+            "error": { "type": ["string", "null"] }, "at": ts } } } } });
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! randomness. Functions that need time take `now` (unix milliseconds) and
 //! functions that need randomness take the random bytes as an argument.
 
+pub mod alert;
 pub mod breaker;
 pub mod domain;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod price;
 pub mod record;
 pub mod retry;
 
+pub use alert::{AlertEvent, AlertState, Delivery};
 pub use domain::*;
 pub use error::{ErrorCode, ErrorKind};
 pub use key::{ClientKey, KeyDigest, KeyParseError};

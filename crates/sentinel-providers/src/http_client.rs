@@ -115,8 +115,9 @@ pub(crate) fn safe_addresses(
 impl HttpSettings {
     /// Builds a client with redirects disabled (a redirect is an SSRF path)
     /// and proxy environment variables ignored (they would silently reroute
-    /// traffic that carries provider credentials).
-    pub(crate) fn build(&self) -> Result<reqwest::Client, reqwest::Error> {
+    /// traffic that carries provider credentials). Other outbound callers
+    /// (alert webhooks) use it too, for the same connect-time DNS checks.
+    pub fn build(&self) -> Result<reqwest::Client, reqwest::Error> {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -1,6 +1,6 @@
 //! Sentinel's store: every durable fact — organizations, operators,
 //! environments, applications, keys, secrets, config revisions, the audit
-//! log and request records — in SQLite (the embedded default) or PostgreSQL,
+//! log, request records and alert states and events — in SQLite (the embedded default) or PostgreSQL,
 //! behind one [`Store`].
 //!
 //! Invariants:
@@ -14,6 +14,7 @@
 //!   never stored here) and leave only through [`Store::reveal_secrets`];
 //! - client keys and operator tokens are stored as digests only.
 
+mod alert;
 mod audit;
 mod backend;
 mod config;
@@ -25,6 +26,9 @@ mod org;
 mod record;
 mod secret;
 
+pub use alert::{
+    AlertEventFilter, AlertEventPage, MAX_WINDOW_RECORDS, Transition, TransitionOutcome,
+};
 pub use audit::{AuditContext, AuditFilter, AuditVerification};
 pub use backend::Store;
 pub use crypto::{MasterKey, SecretValue};

@@ -178,6 +178,18 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         }
     });
 
+    // Alerting: evaluated off the request path, over the records the
+    // writer stores; deliveries run on the same tracker and stop with it.
+    let alerts = sentinel_alerts::Engine::new(sentinel_alerts::EngineDeps {
+        store: store.clone(),
+        catalog: Arc::new(ProviderRegistry::standard()),
+        http: HttpSettings::default(),
+        retry: sentinel_alerts::RetryPolicy::default(),
+        tasks: tasks.clone(),
+        stop: background.clone(),
+    });
+    tasks.spawn(alerts.run(server.alert_interval(), gateway.counters().subscribe()));
+
     let explain_gateway = gateway.clone();
     let readiness_gateway = gateway.clone();
     let health_gateway = gateway.clone();
@@ -244,7 +256,8 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         // 1. Stop accepting and 2. drain in-flight requests and streams, on both listeners.
         let (gateway_drain, console_drain) = tokio::join!(gateway_task, console_task);
         tracing::info!(?gateway_drain, ?console_drain, "listeners drained");
-        // 3. Stop background tasks (reloader) and 4. flush the record writer.
+        // 3. Stop background tasks (reloader, alert evaluation and
+        //    deliveries) and 4. flush the record writer.
         background.cancel();
         tasks.close();
         tasks.wait().await;

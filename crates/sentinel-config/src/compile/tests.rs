@@ -157,7 +157,7 @@ fn options_reach_the_compiled_provider() {
 #[test]
 fn parse_errors_name_the_field() {
     // Unknown fields, at every level.
-    check("alerts: []\n", &["alerts"]);
+    check("alerting: []\n", &["alerting"]);
     check(
         "policies: {environment: {max_token: 5}}\n",
         &["policies.environment.max_token"],
@@ -878,4 +878,178 @@ fn policies_compile_with_the_document() {
     // Equal documents give equal configs.
     let (again, _) = compile(&doc, &test_context(false)).unwrap();
     assert_eq!(config, again);
+}
+
+/// A document with one webhook destination `ops` and the given alert rules.
+fn alerts_doc(rules: &str) -> String {
+    format!(
+        "alert_destinations:\n  ops: {{ kind: webhook, url: 'https://hooks.example.com/s', secret: 'secret:key' }}\n  team: {{ kind: slack, url: 'secret:openai-slack' }}\nalerts:\n{rules}"
+    )
+}
+
+#[test]
+fn alert_rules_compile() {
+    let doc = alerts_doc(
+        "  - { name: provider-failures, when: { signal: provider_error_rate, above: 0.05, for_s: 60, provider: p }, notify: [webhook:ops, team] }\n  - { name: slow, when: { signal: latency_p95, above: 2000 }, notify: [ops] }\n  - { name: budget, when: { signal: budget_threshold }, notify: [slack:team] }\n",
+    );
+    let (config, warnings) = compile(&doc, &test_context(false)).unwrap();
+    let alerts = config.alerts();
+    assert_eq!(alerts.rules.len(), 3);
+    let rule = &alerts.rules[0];
+    assert_eq!(rule.signal, crate::Signal::ProviderErrorRate);
+    assert_eq!(rule.for_s, 60);
+    assert_eq!(rule.provider.as_ref().map(Name::as_str), Some("p"));
+    assert_eq!(rule.notify.len(), 2);
+    assert_eq!(alerts.rules[1].for_s, 300);
+    assert_eq!(alerts.rules[1].min_requests, 10);
+    assert!(alerts.rules[2].above.abs() < f64::EPSILON);
+    let team = alerts
+        .destinations
+        .values()
+        .find(|d| d.name.as_str() == "team")
+        .unwrap();
+    assert!(matches!(team.url, crate::DestinationUrl::Secret(_)));
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn alert_problems_are_reported_with_paths() {
+    let rule = |when: &str, notify: &str| {
+        alerts_doc(&format!(
+            "  - {{ name: r, when: {{ {when} }}, notify: [{notify}] }}\n"
+        ))
+    };
+    check(
+        &rule("signal: nope, above: 1", "ops"),
+        &["alerts[0].when.signal"],
+    );
+    check(
+        &rule("signal: error_rate", "ops"),
+        &["alerts[0].when.above"],
+    );
+    check(
+        &rule("signal: error_rate, above: 5", "ops"),
+        &["alerts[0].when.above"],
+    );
+    check(
+        &rule("signal: error_rate, above: -1", "ops"),
+        &["alerts[0].when.above"],
+    );
+    check(
+        &rule("signal: budget_threshold, above: 2.5", "ops"),
+        &["alerts[0].when.above"],
+    );
+    check(&rule("signal: budget_threshold, above: 1.5", "ops"), &[]);
+    check(
+        &rule("signal: error_rate, above: 0.1, for_s: 0", "ops"),
+        &["alerts[0].when.for_s"],
+    );
+    check(
+        &rule("signal: error_rate, above: 0.1, provider: p", "ops"),
+        &["alerts[0].when.provider"],
+    );
+    check(
+        &rule("signal: breaker_open, min_requests: 5", "ops"),
+        &["alerts[0].when.min_requests"],
+    );
+    check(
+        &rule("signal: error_rate, above: 0.1", "ghost"),
+        &["alerts[0].notify[0]"],
+    );
+    check(
+        &rule("signal: error_rate, above: 0.1", "slack:ops"),
+        &["alerts[0].notify[0]"],
+    );
+    check(
+        &rule("signal: error_rate, above: 0.1", "ops, ops"),
+        &["alerts[0].notify[1]"],
+    );
+    check(
+        &rule("signal: error_rate, above: 0.1", ""),
+        &["alerts[0].notify"],
+    );
+    check(
+        &alerts_doc(
+            "  - { name: a, when: { signal: breaker_open }, notify: [ops] }\n  - { name: a, when: { signal: breaker_open }, notify: [ops] }\n",
+        ),
+        &["alerts[1].name"],
+    );
+    check(
+        &alerts_doc("  - { name: Bad_Name, when: { signal: breaker_open }, notify: [ops] }\n"),
+        &["alerts[0].name"],
+    );
+    check(
+        &alerts_doc("  - { name: a, when: { signal: breaker_open, bogus: 1 }, notify: [ops] }\n"),
+        &["alerts[0].when.bogus"],
+    );
+}
+
+#[test]
+fn alert_destinations_are_checked_like_endpoints() {
+    let dest = |fields: &str| {
+        format!(
+            "alert_destinations:\n  d: {{ {fields} }}\nalerts:\n  - {{ name: r, when: {{ signal: breaker_open }}, notify: [d] }}\n"
+        )
+    };
+    check(
+        &dest("kind: pager, url: 'https://x.example.com'"),
+        &["alert_destinations.d.kind"],
+    );
+    check(
+        &dest("kind: webhook, url: 'http://127.0.0.1:9/x'"),
+        &["alert_destinations.d.url"],
+    );
+    check(
+        &dest("kind: webhook, url: 'http://127.0.0.1:9/x', allow_private_network: true"),
+        &[],
+    );
+    check(
+        &dest("kind: webhook, url: 'http://169.254.169.254/'"),
+        &["alert_destinations.d.url"],
+    );
+    check(
+        &dest("kind: webhook, url: 'https://u:p@x.example.com/'"),
+        &["alert_destinations.d.url"],
+    );
+    check(
+        &dest("kind: webhook, url: 'ftp://x.example.com/'"),
+        &["alert_destinations.d.url"],
+    );
+    check(
+        &dest("kind: webhook, url: 'secret:missing'"),
+        &["alert_destinations.d.url"],
+    );
+    check(
+        &dest("kind: webhook, url: 'https://x.example.com', secret: 'secret:missing'"),
+        &["alert_destinations.d.secret"],
+    );
+    check(
+        &dest("kind: slack, url: 'secret:key', secret: 'secret:key'"),
+        &["alert_destinations.d.secret"],
+    );
+    check_protected(
+        &dest("kind: webhook, url: 'http://x.example.com/'"),
+        &["alert_destinations.d.url"],
+    );
+    check_protected(
+        &dest("kind: webhook, url: 'http://x.example.com/', allow_http: true"),
+        &[],
+    );
+    // A URL that fails never appears in the message: it may carry a token.
+    let text = message(&dest(
+        "kind: slack, url: 'https://hooks.slack.com/services/T0/B0/TOKEN#frag'",
+    ));
+    assert!(text.contains("alert_destinations.d.url"), "{text}");
+    assert!(!text.contains("TOKEN"), "{text}");
+}
+
+#[test]
+fn unused_destinations_are_warnings() {
+    let doc = "alert_destinations:\n  d: { kind: webhook, url: 'https://x.example.com' }\n";
+    let (_, warnings) = compile(doc, &test_context(false)).unwrap();
+    let paths: Vec<&str> = warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["alert_destinations.d.secret", "alert_destinations.d"]
+    );
 }

@@ -1,5 +1,5 @@
 //! Admin commands: `sentinel env|apps|keys|secrets|config|policy|requests|
-//! audit|operators|whoami`. Each talks to the console's admin API, so every change
+//! audit|alerts|operators|whoami`. Each talks to the console's admin API, so every change
 //! is authenticated and audited exactly as it is from any other client.
 //!
 //! Output is a human-readable table by default and the server's JSON with
@@ -7,6 +7,7 @@
 //! variable, never from an argument, so they stay out of `ps` and shell
 //! history.
 
+mod alerts;
 mod apps;
 mod audit;
 mod client;
@@ -108,6 +109,13 @@ pub enum Command {
         #[command(subcommand)]
         command: export::Command,
     },
+    /// Alerts: rules with their state, and their history.
+    Alerts {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: alerts::Command,
+    },
     /// Policies: explain a decision, simulate a candidate on recorded traffic.
     Policy {
         #[command(flatten)]
@@ -159,6 +167,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Audit { conn, command } => {
             audit::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Alerts { conn, command } => {
+            alerts::run(&Client::new(&conn)?, command, conn.json).await?
         }
         Command::Operators { conn, command } => {
             operators::run(&Client::new(&conn)?, command, conn.json).await?

@@ -146,6 +146,8 @@ impl TestApp {
             shutdown_grace_s: 5,
             // Retention tests wait for the pruner; elsewhere it finds nothing.
             prune_interval_s: 1,
+            // Alert rules are evaluated often, so alert tests finish fast.
+            alert_interval_ms: 200,
             ..ServerConfig::default()
         };
         if let Some((url, prefix)) = redis {
