@@ -51,18 +51,29 @@ pub struct WriterStats {
 pub struct RecordSink {
     tx: mpsc::Sender<RequestRecord>,
     stats: Arc<WriterStats>,
+    /// Counts every submitted record (the gateway's metrics).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl RecordSink {
     /// Queues a record without waiting. When the queue is full the record is
     /// dropped and counted: the request path must never stall on records.
     pub fn submit(&self, record: RequestRecord) {
+        if let Some(metrics) = &self.metrics {
+            metrics.observe(&record);
+        }
         if let Err(error) = self.tx.try_send(record) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             let (mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) =
                 &error;
             tracing::warn!(request_id = %r.id, "request record dropped: writer queue full or closed");
         }
+    }
+
+    /// This sink, counting every record it is given in `metrics`.
+    pub(crate) fn observed_by(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Records waiting to be written.
@@ -99,6 +110,7 @@ pub fn writer(
     let sink = RecordSink {
         tx,
         stats: stats.clone(),
+        metrics: None,
     };
     let writer = Writer {
         store,
