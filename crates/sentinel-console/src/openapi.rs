@@ -90,6 +90,14 @@ fn operations() -> Vec<Op> {
         .public(),
         op(
             "get",
+            "/metrics",
+            "Prometheus metrics of this replica (text exposition format; no token, like the health probes)",
+            "200",
+            json!({"type": "string"}),
+        )
+        .public(),
+        op(
+            "get",
             "/api/openapi.json",
             "This document",
             "200",
@@ -314,6 +322,17 @@ fn parameters(path: &str) -> Vec<Value> {
                 "Stable error code the client received",
             ),
             ("model", "string", "Requested model"),
+            ("provider", "string", "Provider that answered (the last tried)"),
+            (
+                "policy",
+                "string",
+                "Policy decision: allowed, denied, rate_limited, budget_exceeded, counters_unavailable",
+            ),
+            (
+                "min_latency_ms",
+                "integer",
+                "Only requests that took at least this long",
+            ),
             (
                 "since",
                 "string",
@@ -379,10 +398,10 @@ fn build() -> Value {
     let mut paths = Map::new();
     for op in operations() {
         let mut responses = error_responses(&op);
-        let content_type = if op.path == "/" {
-            "text/html"
-        } else {
-            "application/json"
+        let content_type = match op.path {
+            "/" => "text/html",
+            "/metrics" => "text/plain",
+            _ => "application/json",
         };
         responses.insert(
             op.status.into(),
