@@ -322,7 +322,11 @@ fn parameters(path: &str) -> Vec<Value> {
                 "Stable error code the client received",
             ),
             ("model", "string", "Requested model"),
-            ("provider", "string", "Provider that answered (the last tried)"),
+            (
+                "provider",
+                "string",
+                "Provider that answered (the last tried)",
+            ),
             (
                 "policy",
                 "string",

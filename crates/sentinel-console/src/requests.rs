@@ -69,8 +69,7 @@ pub(crate) async fn search(
     Query(q): Query<SearchQuery>,
 ) -> Result<JsonOut<Page>, ApiError> {
     let limit = limit(q.limit)?;
-    if q
-        .policy
+    if q.policy
         .as_deref()
         .is_some_and(|p| !POLICY_DECISIONS.contains(&p))
     {

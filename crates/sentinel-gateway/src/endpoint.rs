@@ -81,10 +81,7 @@ impl Ring {
         }
         latencies.sort_unstable();
         let attempts = latencies.len() as u64;
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "at most WINDOW_SLOTS attempts"
-        )]
+        #[expect(clippy::cast_precision_loss, reason = "at most WINDOW_SLOTS attempts")]
         let success_rate = (attempts > 0).then(|| successes as f64 / attempts as f64);
         Window {
             seconds: WINDOW_MS / 1000,

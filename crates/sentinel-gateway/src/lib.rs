@@ -122,11 +122,9 @@ impl Gateway {
     /// requests did, and the breakers and record writer as they are now.
     pub fn render_metrics(&self) -> String {
         let records = &self.inner.records;
-        self.inner.metrics.render(
-            &self.provider_health(),
-            records.stats(),
-            records.backlog(),
-        )
+        self.inner
+            .metrics
+            .render(&self.provider_health(), records.stats(), records.backlog())
     }
 
     /// Keeps the metrics' memory bounded between scrapes, until `stop`.

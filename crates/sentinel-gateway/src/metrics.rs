@@ -26,7 +26,9 @@ use std::{fmt::Write as _, sync::atomic::Ordering};
 use ::metrics::{
     Unit, counter, describe_counter, describe_histogram, histogram, with_local_recorder,
 };
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use sentinel_core::{ErrorCode, RequestRecord};
 
 use crate::{EndpointHealth, record::WriterStats};
@@ -144,6 +146,12 @@ impl Metrics {
         out
     }
 
+    /// The recorded metrics alone, for `benches/observability.rs`.
+    #[doc(hidden)]
+    pub fn render_for_bench(&self) -> String {
+        self.handle.render()
+    }
+
     /// Drains histogram samples into their buckets. Rendering does it too;
     /// run this periodically so memory stays bounded when nobody scrapes.
     pub fn run_upkeep(&self) {
@@ -246,7 +254,10 @@ fn observe(record: &RequestRecord) {
         ("prompt", record.prompt_tokens),
         ("completion", record.completion_tokens),
     ] {
-        if let Some(n) = tokens.and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0) {
+        if let Some(n) = tokens
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|n| *n > 0)
+        {
             counter!("sentinel_tokens_total",
                 "environment" => environment.clone(), "application" => application.clone(),
                 "route" => route.clone(), "provider" => provider.clone(), "kind" => kind)
@@ -267,7 +278,10 @@ fn observe(record: &RequestRecord) {
     if let Some(policy) = &record.policy {
         if policy.decision != "allowed" {
             let kind = match policy.decision.as_str() {
-                d @ ("denied" | "rate_limited" | "budget_exceeded" | "counters_unavailable"
+                d @ ("denied"
+                | "rate_limited"
+                | "budget_exceeded"
+                | "counters_unavailable"
                 | "payload_too_large") => d.to_owned(),
                 _ => "other".to_owned(),
             };

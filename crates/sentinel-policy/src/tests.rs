@@ -499,8 +499,15 @@ fn model_listing_follows_enforced_allowed_models() {
     }));
     let applicable = set.applicable("checkout", KEY);
     assert!(applicable.model_allowed("gpt-4o-mini"));
-    assert!(applicable.model_allowed("claude-3-haiku"), "shadow rules hide nothing");
+    assert!(
+        applicable.model_allowed("claude-3-haiku"),
+        "shadow rules hide nothing"
+    );
     assert!(!applicable.model_allowed("gpt-4o"));
     assert!(set.applicable("x", KEY).model_allowed("claude-3-haiku"));
-    assert!(PolicySet::default().applicable("x", KEY).model_allowed("anything"));
+    assert!(
+        PolicySet::default()
+            .applicable("x", KEY)
+            .model_allowed("anything")
+    );
 }

@@ -605,7 +605,8 @@ async fn records_are_found_by_provider_policy_and_latency(f: Fixture) {
             }
         }
     };
-    let expect = |keep: &dyn Fn(i64) -> bool| (0..60).rev().filter(|i| keep(*i)).collect::<Vec<i64>>();
+    let expect =
+        |keep: &dyn Fn(i64) -> bool| (0..60).rev().filter(|i| keep(*i)).collect::<Vec<i64>>();
     assert_eq!(
         search(RecordFilter {
             provider: Some("backup".into()),

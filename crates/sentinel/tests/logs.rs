@@ -198,9 +198,10 @@ async fn secrets_and_keys_never_reach_the_logs() {
         "the failed request's lines carry its id: {of_failed:?}"
     );
     assert!(
-        of_failed
-            .iter()
-            .any(|l| !l["target"].as_str().unwrap().starts_with("sentinel_gateway")),
+        of_failed.iter().any(|l| !l["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("sentinel_gateway")),
         "lines of other crates logged during the request carry its id too: {of_failed:?}"
     );
     assert_eq!(

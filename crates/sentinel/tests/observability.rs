@@ -147,11 +147,21 @@ async fn metrics_follow_a_scripted_mix_of_traffic() {
         "status_class=\"2xx\"",
     ];
     assert_eq!(
-        sum(&text, "sentinel_requests_total", &[&answered[..], &[chat_api]].concat()),
+        sum(
+            &text,
+            "sentinel_requests_total",
+            &[&answered[..], &[chat_api]].concat()
+        ),
         3.0,
         "{text}"
     );
-    let refused = [prod, "route=\"none\"", "provider=\"none\"", "status_class=\"4xx\"", chat_api];
+    let refused = [
+        prod,
+        "route=\"none\"",
+        "provider=\"none\"",
+        "status_class=\"4xx\"",
+        chat_api,
+    ];
     assert_eq!(sum(&text, "sentinel_requests_total", &refused), 2.0);
     assert_eq!(
         sum(
@@ -189,29 +199,49 @@ async fn metrics_follow_a_scripted_mix_of_traffic() {
         sum(
             &text,
             "sentinel_upstream_attempts_total",
-            &[prod, &format!("provider=\"{provider}\""), &format!("outcome=\"{outcome}\"")],
+            &[
+                prod,
+                &format!("provider=\"{provider}\""),
+                &format!("outcome=\"{outcome}\""),
+            ],
         )
     };
     assert_eq!(attempts("a", "ok"), 3.0);
     assert_eq!(attempts("a", "server_error"), 1.0);
     assert_eq!(attempts("b", "timeout"), 1.0);
     assert_eq!(
-        sum(&text, "sentinel_fallbacks_total", &[prod, "route=\"r\"", "provider=\"a\""]),
+        sum(
+            &text,
+            "sentinel_fallbacks_total",
+            &[prod, "route=\"r\"", "provider=\"a\""]
+        ),
         1.0
     );
     assert_eq!(
-        sum(&text, "sentinel_retries_total", &[prod, "route=\"r\"", "provider=\"b\""]),
+        sum(
+            &text,
+            "sentinel_retries_total",
+            &[prod, "route=\"r\"", "provider=\"b\""]
+        ),
         1.0
     );
     assert_eq!(sum(&text, "sentinel_fallbacks_total", &[]), 1.0);
     assert_eq!(sum(&text, "sentinel_retries_total", &[]), 1.0);
 
     assert_eq!(
-        sum(&text, "sentinel_tokens_total", &[&answered[..4], &["kind=\"prompt\""]].concat()),
+        sum(
+            &text,
+            "sentinel_tokens_total",
+            &[&answered[..4], &["kind=\"prompt\""]].concat()
+        ),
         33.0
     );
     assert_eq!(
-        sum(&text, "sentinel_tokens_total", &[&answered[..4], &["kind=\"completion\""]].concat()),
+        sum(
+            &text,
+            "sentinel_tokens_total",
+            &[&answered[..4], &["kind=\"completion\""]].concat()
+        ),
         9.0
     );
     // 11 × 2.5 + 3 × 10 = 57.5 micro-USD, rounded half up, three times.
@@ -228,11 +258,19 @@ async fn metrics_follow_a_scripted_mix_of_traffic() {
         1.0
     );
     assert_eq!(
-        sum(&text, "sentinel_request_errors_total", &[prod, "code=\"model_not_found\""]),
+        sum(
+            &text,
+            "sentinel_request_errors_total",
+            &[prod, "code=\"model_not_found\""]
+        ),
         1.0
     );
     assert_eq!(
-        sum(&text, "sentinel_request_errors_total", &[prod, "code=\"policy_denied\""]),
+        sum(
+            &text,
+            "sentinel_request_errors_total",
+            &[prod, "code=\"policy_denied\""]
+        ),
         1.0
     );
     for model in ["model-a", "model-b"] {
@@ -252,7 +290,12 @@ async fn metrics_follow_a_scripted_mix_of_traffic() {
 
     // Nothing client-controlled or identifying is a label.
     let key_secret = &traffic.key[traffic.key.len() - 20..];
-    for leak in [key_secret, "not-a-model-4711", &traffic.fell_back, &traffic.denied] {
+    for leak in [
+        key_secret,
+        "not-a-model-4711",
+        &traffic.fell_back,
+        &traffic.denied,
+    ] {
         assert!(!text.contains(leak), "{leak:?} is in the metrics");
     }
     app.stop().await;
@@ -286,7 +329,11 @@ async fn search_filters_and_pagination(backend: Backend) {
             }
         }
     };
-    assert_eq!(search("env=prod&provider=b".into()).await, Vec::<String>::new(), "b never answered");
+    assert_eq!(
+        search("env=prod&provider=b".into()).await,
+        Vec::<String>::new(),
+        "b never answered"
+    );
     let by_a = search("env=prod&provider=a".into()).await;
     let mut expected: Vec<String> = traffic.ok.clone();
     expected.push(traffic.fell_back.clone());
@@ -369,8 +416,14 @@ async fn trace_shows_the_whole_path_of_a_request_that_fell_back_and_retried() {
     assert!(!out.contains(&traffic.key), "the trace never shows the key");
 
     let out = trace(&traffic.denied);
-    assert!(out.contains("policy      denied by environment.max_tokens"), "{out}");
-    assert!(out.contains("attempts    none (answered by Sentinel)"), "{out}");
+    assert!(
+        out.contains("policy      denied by environment.max_tokens"),
+        "{out}"
+    );
+    assert!(
+        out.contains("attempts    none (answered by Sentinel)"),
+        "{out}"
+    );
     assert!(out.contains("client got  403 policy_denied"), "{out}");
     app.stop().await;
 }

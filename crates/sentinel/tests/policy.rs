@@ -562,7 +562,12 @@ async fn concurrency_is_held_by_a_stream_until_it_ends(backend: Backend) {
     let first = stream.chunk().await.unwrap().unwrap();
     assert!(!first.is_empty());
     let refused = chat(&app, &key, hello("gpt-test")).await;
-    assert_refused(&app, refused, (429, "rate_limited", "key/*.rate_limit.concurrency")).await;
+    assert_refused(
+        &app,
+        refused,
+        (429, "rate_limited", "key/*.rate_limit.concurrency"),
+    )
+    .await;
 
     // The stream ends: the slot is free again.
     app.upstream.release();

@@ -8,13 +8,14 @@ use crate::record::WriterStats;
 fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let mut found = text.lines().filter(|line| {
         !line.starts_with('#')
-            && line
-                .split_once(['{', ' '])
-                .is_some_and(|(n, _)| n == name)
+            && line.split_once(['{', ' ']).is_some_and(|(n, _)| n == name)
             && labels.iter().all(|l| line.contains(l))
     });
     let line = found.next()?;
-    assert!(found.next().is_none(), "{name} {labels:?} matches more than one sample");
+    assert!(
+        found.next().is_none(),
+        "{name} {labels:?} matches more than one sample"
+    );
     line.rsplit_once(' ')?.1.parse().ok()
 }
 
@@ -112,46 +113,112 @@ fn a_record_becomes_bounded_samples() {
         Some(2.0)
     );
     assert_eq!(
-        sample(&text, "sentinel_request_duration_seconds_bucket", &[&ok[..], &["le=\"0.25\""]].concat()),
+        sample(
+            &text,
+            "sentinel_request_duration_seconds_bucket",
+            &[&ok[..], &["le=\"0.25\""]].concat()
+        ),
         Some(2.0)
     );
     assert_eq!(
-        sample(&text, "sentinel_request_duration_seconds_bucket", &[&ok[..], &["le=\"0.1\""]].concat()),
+        sample(
+            &text,
+            "sentinel_request_duration_seconds_bucket",
+            &[&ok[..], &["le=\"0.1\""]].concat()
+        ),
         Some(0.0)
     );
-    let refused_labels = ["route=\"none\"", "provider=\"none\"", "status_class=\"4xx\""];
-    assert_eq!(sample(&text, "sentinel_requests_total", &refused_labels), Some(1.0));
+    let refused_labels = [
+        "route=\"none\"",
+        "provider=\"none\"",
+        "status_class=\"4xx\"",
+    ];
     assert_eq!(
-        sample(&text, "sentinel_request_errors_total", &["code=\"policy_denied\""]),
+        sample(&text, "sentinel_requests_total", &refused_labels),
         Some(1.0)
     );
     assert_eq!(
-        sample(&text, "sentinel_upstream_attempts_total", &["provider=\"primary\"", "outcome=\"server_error\""]),
+        sample(
+            &text,
+            "sentinel_request_errors_total",
+            &["code=\"policy_denied\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "sentinel_upstream_attempts_total",
+            &["provider=\"primary\"", "outcome=\"server_error\""]
+        ),
         Some(2.0)
     );
     assert_eq!(
-        sample(&text, "sentinel_upstream_attempts_total", &["provider=\"backup\"", "outcome=\"ok\""]),
+        sample(
+            &text,
+            "sentinel_upstream_attempts_total",
+            &["provider=\"backup\"", "outcome=\"ok\""]
+        ),
         Some(2.0)
     );
-    assert_eq!(sample(&text, "sentinel_retries_total", &["route=\"chat\""]), Some(2.0));
-    assert_eq!(sample(&text, "sentinel_fallbacks_total", &["provider=\"primary\""]), Some(2.0));
-    assert_eq!(sample(&text, "sentinel_tokens_total", &["kind=\"prompt\""]), Some(22.0));
-    assert_eq!(sample(&text, "sentinel_tokens_total", &["kind=\"completion\""]), Some(6.0));
-    assert_eq!(sample(&text, "sentinel_cost_usd_micros_total", &ok[..4]), Some(116.0));
     assert_eq!(
-        sample(&text, "sentinel_policy_refusals_total", &["rule=\"key/{id}.max_tokens\"", "kind=\"denied\""]),
+        sample(&text, "sentinel_retries_total", &["route=\"chat\""]),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_fallbacks_total", &["provider=\"primary\""]),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_tokens_total", &["kind=\"prompt\""]),
+        Some(22.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_tokens_total", &["kind=\"completion\""]),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_cost_usd_micros_total", &ok[..4]),
+        Some(116.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "sentinel_policy_refusals_total",
+            &["rule=\"key/{id}.max_tokens\"", "kind=\"denied\""]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        sample(&text, "sentinel_policy_shadow_findings_total", &["rule=\"app/web.allowed_models\""]),
+        sample(
+            &text,
+            "sentinel_policy_shadow_findings_total",
+            &["rule=\"app/web.allowed_models\""]
+        ),
         Some(1.0)
     );
-    assert_eq!(sample(&text, "sentinel_counter_failures_total", &["mode=\"open\""]), Some(1.0));
-    assert_eq!(sample(&text, "sentinel_record_writer_backlog", &[]), Some(4.0));
-    assert_eq!(sample(&text, "sentinel_records_dropped_total", &[]), Some(1.0));
-    assert_eq!(sample(&text, "sentinel_records_spooled_total", &[]), Some(2.0));
     assert_eq!(
-        sample(&text, "sentinel_build_info", &[&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))]),
+        sample(&text, "sentinel_counter_failures_total", &["mode=\"open\""]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_record_writer_backlog", &[]),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_records_dropped_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_records_spooled_total", &[]),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "sentinel_build_info",
+            &[&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))]
+        ),
         Some(1.0)
     );
     // Nothing client-controlled or identifying becomes a label.
@@ -169,7 +236,11 @@ fn each_gateway_counts_only_its_own_requests() {
     let b = Metrics::new();
     a.observe(&answered());
     let text = b.render(&[], &writer(), 0);
-    assert_eq!(sample(&text, "sentinel_requests_total", &[]), None, "{text}");
+    assert_eq!(
+        sample(&text, "sentinel_requests_total", &[]),
+        None,
+        "{text}"
+    );
     assert!(sample(&a.render(&[], &writer(), 0), "sentinel_requests_total", &[]).is_some());
 }
 
@@ -190,13 +261,30 @@ fn breaker_state_is_read_at_scrape_time() {
         window: crate::endpoint::Window::default(),
     };
     let text = Metrics::new().render(
-        &[endpoint("a", "open"), endpoint("b", "half_open"), endpoint("c", "closed")],
+        &[
+            endpoint("a", "open"),
+            endpoint("b", "half_open"),
+            endpoint("c", "closed"),
+        ],
         &writer(),
         0,
     );
-    assert_eq!(sample(&text, "sentinel_breaker_open", &["model=\"a\"", "provider=\"p\\\"q\""]), Some(1.0));
-    assert_eq!(sample(&text, "sentinel_breaker_open", &["model=\"b\""]), Some(0.0));
-    assert_eq!(sample(&text, "sentinel_breaker_open", &["model=\"c\""]), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            "sentinel_breaker_open",
+            &["model=\"a\"", "provider=\"p\\\"q\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_breaker_open", &["model=\"b\""]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "sentinel_breaker_open", &["model=\"c\""]),
+        Some(0.0)
+    );
 }
 
 #[test]
@@ -204,6 +292,12 @@ fn key_scoped_rules_hide_the_key_id() {
     assert_eq!(rule_label("key/abc.max_tokens"), "key/{id}.max_tokens");
     assert_eq!(rule_label("key/abc"), "key/{id}");
     assert_eq!(rule_label("key/*.rate_limit.rpm"), "key/*.rate_limit.rpm");
-    assert_eq!(rule_label("app/web.allowed_models"), "app/web.allowed_models");
-    assert_eq!(rule_label("environment.content.deny.x"), "environment.content.deny.x");
+    assert_eq!(
+        rule_label("app/web.allowed_models"),
+        "app/web.allowed_models"
+    );
+    assert_eq!(
+        rule_label("environment.content.deny.x"),
+        "environment.content.deny.x"
+    );
 }

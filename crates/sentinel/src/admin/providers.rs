@@ -109,10 +109,10 @@ mod tests {
             out.contains("openai") && out.contains("open") && out.contains("status 503"),
             "{out}"
         );
+        assert!(out.contains("75.0% of 8    120ms  900ms  1500ms"), "{out}");
         assert!(
-            out.contains("75.0% of 8    120ms  900ms  1500ms"),
+            out.contains("closed   -             -      -      -"),
             "{out}"
         );
-        assert!(out.contains("closed   -             -      -      -"), "{out}");
     }
 }

@@ -13,7 +13,7 @@ use super::{
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Search request records, newest first.
-    Search(SearchArgs),
+    Search(Box<SearchArgs>),
     /// Show one request record by its request id.
     Show { id: String },
     /// The whole path of one request: key → application → policy outcome →
@@ -75,7 +75,10 @@ impl SearchArgs {
             ("model", self.model.clone()),
             ("provider", self.provider.clone()),
             ("policy", self.policy.clone()),
-            ("min_latency_ms", self.min_latency_ms.map(|ms| ms.to_string())),
+            (
+                "min_latency_ms",
+                self.min_latency_ms.map(|ms| ms.to_string()),
+            ),
             ("since", self.since.clone()),
             ("until", self.until.clone()),
             ("limit", self.limit.map(|l| l.to_string())),
@@ -176,7 +179,11 @@ pub(crate) fn render_trace(record: &Value) -> String {
     );
     let attempts = record["attempts"].as_array().map_or(&[][..], Vec::as_slice);
     if attempts.is_empty() {
-        step(&mut out, "attempts", "none (answered by Sentinel)".to_owned());
+        step(
+            &mut out,
+            "attempts",
+            "none (answered by Sentinel)".to_owned(),
+        );
     }
     for (i, attempt) in attempts.iter().enumerate() {
         let mut line = format!(
@@ -475,18 +482,34 @@ mod tests {
         ];
         let mut at = 0;
         for line in expected {
-            let found = out[at..].find(line).unwrap_or_else(|| panic!("{line:?} in order in:\n{out}"));
+            let found = out[at..]
+                .find(line)
+                .unwrap_or_else(|| panic!("{line:?} in order in:\n{out}"));
             at += found + line.len();
         }
 
-        let refused = render_trace(&json!({"id": "r2", "status": 403, "error_code": "policy_denied",
+        let refused = render_trace(
+            &json!({"id": "r2", "status": 403, "error_code": "policy_denied",
             "error_detail": "model x is not allowed", "attempts": [],
-            "policy": {"decision": "denied", "rule": "environment.allowed_models"}}));
-        assert!(refused.contains("policy      denied by environment.allowed_models"), "{refused}");
+            "policy": {"decision": "denied", "rule": "environment.allowed_models"}}),
+        );
+        assert!(
+            refused.contains("policy      denied by environment.allowed_models"),
+            "{refused}"
+        );
         assert!(refused.contains("model - → no route plan"), "{refused}");
-        assert!(refused.contains("attempts    none (answered by Sentinel)"), "{refused}");
-        assert!(refused.contains("client got  403 policy_denied after"), "{refused}");
-        assert!(refused.contains("detail      model x is not allowed"), "{refused}");
+        assert!(
+            refused.contains("attempts    none (answered by Sentinel)"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("client got  403 policy_denied after"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("detail      model x is not allowed"),
+            "{refused}"
+        );
     }
 
     #[test]
@@ -549,7 +572,10 @@ mod tests {
             ],
             "redactions": [{"kind": "email", "mode": "enforce", "count": 2}]}});
         let out = render_record(&record);
-        assert!(out.contains("policy: denied (rule environment.allowed_models)"), "{out}");
+        assert!(
+            out.contains("policy: denied (rule environment.allowed_models)"),
+            "{out}"
+        );
         assert!(out.contains("app/checkout.max_tokens     shadow"), "{out}");
         assert!(out.contains("redacted (enforce): 2 × email"), "{out}");
     }
