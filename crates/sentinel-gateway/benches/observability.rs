@@ -155,5 +155,5 @@ fn main() {
         std::hint::black_box(metrics.render_for_bench());
         times.push(started.elapsed());
     }
-    report("metrics/render (scrape, 8 apps x 2 providers)", times);
+    report("metrics/render (one scrape, 8 applications)", times);
 }
