@@ -135,7 +135,8 @@ async fn secrets_and_keys_never_reach_the_logs() {
     }
     assert!(served);
     // Failing paths log the most: a wrong key, an upstream that fails.
-    let wrong = format!("{}0", &key[..key.len() - 1]);
+    let last = if key.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &key[..key.len() - 1]);
     chat(wrong).await.unwrap();
     upstream.set_behavior(Behavior::Fail(401));
     let failed = chat(key.clone()).await.unwrap();

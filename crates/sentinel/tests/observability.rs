@@ -111,7 +111,9 @@ async fn send_traffic(app: &TestApp, b: &MockOpenAi) -> Traffic {
     assert_eq!(status, 403);
     let (status, unknown_model) = send(chat("not-a-model-4711"), key.clone()).await;
     assert_eq!(status, 404);
-    let wrong = format!("{}0", &key[..key.len() - 1]);
+    // The same key with its last character changed.
+    let last = if key.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &key[..key.len() - 1]);
     let (status, _) = send(chat("chat"), wrong).await;
     assert_eq!(status, 401);
     Traffic {
@@ -287,6 +289,30 @@ async fn metrics_follow_a_scripted_mix_of_traffic() {
     assert_eq!(sum(&text, "sentinel_records_dropped_total", &[]), 0.0);
     assert!(text.contains("# TYPE sentinel_record_writer_backlog gauge"));
     assert_eq!(sum(&text, "sentinel_build_info", &["version=\""]), 1.0);
+
+    // A stream is counted when it ends, with the usage its last chunk reported.
+    let mut streamed = chat("chat");
+    streamed["stream"] = json!(true);
+    let response = app.chat(Some(&traffic.key), streamed).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("[DONE]"));
+    let prompt = [&answered[..4], &["kind=\"prompt\""]].concat();
+    for _ in 0..200 {
+        text = scrape(&app).await;
+        if sum(&text, "sentinel_tokens_total", &prompt) > 33.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(sum(&text, "sentinel_tokens_total", &prompt), 44.0);
+    assert_eq!(
+        sum(
+            &text,
+            "sentinel_requests_total",
+            &[&answered[..], &[chat_api]].concat()
+        ),
+        4.0
+    );
 
     // Nothing client-controlled or identifying is a label.
     let key_secret = &traffic.key[traffic.key.len() - 20..];
