@@ -56,8 +56,23 @@ async fn setup(app: &TestApp, policies: &str) -> (String, String) {
     app.apply_config("prod", &format!("{}policies:\n{policies}", routes(app)))
         .await;
     let (key, id) = app.create_key("prod", "checkout").await;
-    app.wait_for_model(&key, "gpt-test").await;
-    (key, id)
+    // The key was created after the config was applied, so a snapshot that
+    // accepts the key serves the config too. (`/v1/models` lists only the
+    // models the policies allow, so waiting for a model name would not do.)
+    for _ in 0..400 {
+        let response = app
+            .http
+            .get(format!("{}/v1/models", app.gateway))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            return (key, id);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the gateway never accepted the key");
 }
 
 fn hello(model: &str) -> Value {
