@@ -441,6 +441,42 @@ async fn trace_shows_the_whole_path_of_a_request_that_fell_back_and_retried() {
     }
     assert!(!out.contains(&traffic.key), "the trace never shows the key");
 
+    // Provider health: the rolling window of each endpoint.
+    let health = app
+        .admin_ok(Method::GET, "/api/v1/providers/health?env=prod", None)
+        .await;
+    let endpoint = |provider: &str| {
+        health["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["provider"] == provider)
+            .unwrap_or_else(|| panic!("no endpoint {provider}: {health}"))
+            .clone()
+    };
+    let a = endpoint("a");
+    assert_eq!(a["window"]["attempts"], 4, "{a}");
+    assert_eq!(a["window"]["successes"], 3, "{a}");
+    assert_eq!(a["window"]["success_rate"], 0.75, "{a}");
+    let b = endpoint("b");
+    assert_eq!(b["window"]["attempts"], 1, "{b}");
+    assert_eq!(b["window"]["success_rate"], 0.0, "{b}");
+    assert!(
+        b["window"]["latency_ms"]["p50"].as_u64().unwrap() >= 700,
+        "b answered nothing within first_byte_ms: {b}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["providers", "health", "--env", "prod"])
+        .env("SENTINEL_URL", &app.console)
+        .env("SENTINEL_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.contains("75.0% of 4") && out.contains("0.0% of 1"),
+        "{out}"
+    );
+
     let out = trace(&traffic.denied);
     assert!(
         out.contains("policy      denied by environment.max_tokens"),
