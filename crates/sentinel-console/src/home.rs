@@ -27,7 +27,7 @@ today everything is done through the admin API or the <code>sentinel</code> comm
 <ul>
 <li><a href="/api/openapi.json">OpenAPI document</a> (<code>/api/openapi.json</code>): every admin route.</li>
 <li>Routes live under <code>/api/v1/</code> and need <code>Authorization: Bearer sntop_…</code> (an operator token).</li>
-<li>Health: <a href="/healthz">/healthz</a>, readiness: <a href="/readyz">/readyz</a>.</li>
+<li>Health: <a href="/healthz">/healthz</a>, readiness: <a href="/readyz">/readyz</a>, Prometheus metrics: <a href="/metrics">/metrics</a>.</li>
 </ul>
 <h2>Command line</h2>
 <pre>
@@ -65,4 +65,19 @@ pub(crate) async fn healthz() -> Json<Value> {
 pub(crate) async fn readyz(State(deps): State<ConsoleDeps>) -> (StatusCode, Json<Value>) {
     let (status, body) = (deps.readiness)().await;
     (status, Json(body))
+}
+
+/// `GET /metrics`: Prometheus text exposition. Like the health probes it
+/// needs no operator token (scrapers rarely hold one): the console listener
+/// is private, and the metrics carry only configured names and counts, never
+/// a key, a secret or a client-supplied value.
+pub(crate) async fn metrics(State(deps): State<ConsoleDeps>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        (deps.metrics)(),
+    )
+        .into_response()
 }

@@ -75,7 +75,12 @@ pub struct ConsoleDeps {
     /// The gateway's `policy explain` for (environment id, application id,
     /// application name, query): the explanation as JSON, or why not.
     pub explain: Explainer,
+    /// The gateway's metrics in the Prometheus text format, for `/metrics`.
+    pub metrics: MetricsText,
 }
+
+/// Renders the metrics served on `/metrics`.
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
 pub type Explainer = Arc<
     dyn Fn(
@@ -114,6 +119,7 @@ routes! {
     get "/" => home::index;
     get "/healthz" => home::healthz;
     get "/readyz" => home::readyz;
+    get "/metrics" => home::metrics;
     get "/api/openapi.json" => openapi::document;
     get "/api/v1/whoami" => operators::whoami;
     get "/api/v1/operators" => operators::list;

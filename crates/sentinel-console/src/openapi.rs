@@ -90,6 +90,14 @@ fn operations() -> Vec<Op> {
         .public(),
         op(
             "get",
+            "/metrics",
+            "Prometheus metrics of this replica (text exposition format; no token, like the health probes)",
+            "200",
+            json!({"type": "string"}),
+        )
+        .public(),
+        op(
+            "get",
             "/api/openapi.json",
             "This document",
             "200",
@@ -343,6 +351,21 @@ fn parameters(path: &str) -> Vec<Value> {
             ),
             ("model", "string", "Requested model"),
             (
+                "provider",
+                "string",
+                "Provider that answered (the last tried)",
+            ),
+            (
+                "policy",
+                "string",
+                "Policy decision: allowed, denied, rate_limited, budget_exceeded, counters_unavailable",
+            ),
+            (
+                "min_latency_ms",
+                "integer",
+                "Only requests that took at least this long",
+            ),
+            (
                 "since",
                 "string",
                 "Unix milliseconds or RFC 3339, inclusive",
@@ -436,6 +459,8 @@ fn build() -> Value {
         let mut responses = error_responses(&op);
         let content = if op.path == "/" {
             json!({ "text/html": { "schema": op.response } })
+        } else if op.path == "/metrics" {
+            json!({ "text/plain": { "schema": op.response } })
         } else if op.path.starts_with("/api/v1/export/") {
             json!({
                 "application/jsonl": { "schema": { "type": "string", "description": "one JSON object per line" } },

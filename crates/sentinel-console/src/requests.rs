@@ -28,6 +28,9 @@ pub(crate) struct SearchQuery {
     status: Option<u16>,
     error_code: Option<String>,
     model: Option<String>,
+    provider: Option<String>,
+    policy: Option<String>,
+    min_latency_ms: Option<i64>,
     since: Option<String>,
     until: Option<String>,
     cursor: Option<String>,
@@ -51,12 +54,35 @@ pub(crate) fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// The policy decisions a record can carry (`policy.decision`).
+pub(crate) const POLICY_DECISIONS: &[&str] = &[
+    "allowed",
+    "denied",
+    "rate_limited",
+    "budget_exceeded",
+    "counters_unavailable",
+];
+
 pub(crate) async fn search(
     State(deps): State<ConsoleDeps>,
     caller: Caller,
     Query(q): Query<SearchQuery>,
 ) -> Result<JsonOut<Page>, ApiError> {
     let limit = limit(q.limit)?;
+    if q.policy
+        .as_deref()
+        .is_some_and(|p| !POLICY_DECISIONS.contains(&p))
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "policy must be one of {}",
+            POLICY_DECISIONS.join(", ")
+        )));
+    }
+    if q.min_latency_ms.is_some_and(|ms| ms < 0) {
+        return Err(ApiError::InvalidRequest(
+            "min_latency_ms must not be negative".into(),
+        ));
+    }
     let since = q
         .since
         .as_deref()
@@ -87,6 +113,9 @@ pub(crate) async fn search(
         status: q.status,
         error_code: q.error_code,
         model: q.model,
+        provider: q.provider,
+        policy_decision: q.policy,
+        min_latency_ms: q.min_latency_ms,
         since,
         until,
         cursor: q.cursor,

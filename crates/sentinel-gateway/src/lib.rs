@@ -11,6 +11,7 @@ mod endpoint;
 mod error;
 mod explain;
 mod health;
+pub mod metrics;
 mod models;
 mod pipeline;
 mod policy_stats;
@@ -38,7 +39,7 @@ use sentinel_core::ErrorCode;
 use sentinel_limits::Counters;
 use sentinel_store::Store;
 
-pub use endpoint::{EndpointHealth, EndpointRegistry};
+pub use endpoint::{EndpointHealth, EndpointRegistry, Percentiles, Window};
 pub use error::{ClientApi, GatewayError};
 pub use explain::{Explanation, explain};
 pub use health::readiness;
@@ -79,6 +80,7 @@ struct Inner {
     settings: GatewaySettings,
     counters: Arc<dyn Counters>,
     policy_stats: PolicyStats,
+    metrics: Arc<metrics::Metrics>,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
@@ -91,11 +93,13 @@ impl Gateway {
         settings: GatewaySettings,
         counters: Arc<dyn Counters>,
     ) -> Self {
+        let metrics = Arc::new(metrics::Metrics::new());
         Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwapOption::empty(),
                 store,
-                records,
+                records: records.observed_by(metrics.clone()),
+                metrics,
                 deps,
                 settings,
                 counters,
@@ -113,6 +117,27 @@ impl Gateway {
     /// Breaker state and recent errors of every endpoint, on this replica.
     pub fn provider_health(&self) -> Vec<EndpointHealth> {
         self.inner.deps.endpoints.report(unix_millis())
+    }
+
+    /// This gateway's metrics in the Prometheus text format: what its
+    /// requests did, and the breakers and record writer as they are now.
+    pub fn render_metrics(&self) -> String {
+        let records = &self.inner.records;
+        self.inner
+            .metrics
+            .render(&self.provider_health(), records.stats(), records.backlog())
+    }
+
+    /// Keeps the metrics' memory bounded between scrapes, until `stop`.
+    pub async fn run_metrics_upkeep(self, stop: tokio_util::sync::CancellationToken) {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = every.tick() => self.inner.metrics.run_upkeep(),
+            }
+        }
     }
 
     pub fn records(&self) -> &RecordSink {
@@ -248,7 +273,7 @@ pub mod bench {
         for target in &route.targets {
             let mut state = lock(&target.endpoint);
             for _ in 0..1_000 {
-                state.record(&target.key, crate::unix_millis(), Some("down"), false);
+                state.record(&target.key, crate::unix_millis(), 1, Some("down"), false);
             }
         }
         measure(&route, n).await

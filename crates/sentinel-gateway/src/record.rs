@@ -53,6 +53,8 @@ pub struct RecordSink {
     stats: Arc<WriterStats>,
     /// Where finished requests' spans go, when traces are exported.
     traces: Option<sentinel_telemetry::TraceExporter>,
+    /// Counts every submitted record (the gateway's metrics).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl RecordSink {
@@ -61,6 +63,9 @@ impl RecordSink {
     pub fn submit(&self, record: RequestRecord) {
         if let Some(traces) = &self.traces {
             traces.offer(&record);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.observe(&record);
         }
         if let Err(error) = self.tx.try_send(record) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -80,6 +85,12 @@ impl RecordSink {
     /// The trace exporter, when traces are exported.
     pub fn traces(&self) -> Option<&sentinel_telemetry::TraceExporter> {
         self.traces.as_ref()
+    }
+
+    /// This sink, counting every record it is given in `metrics`.
+    pub(crate) fn observed_by(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Records waiting to be written.
@@ -117,6 +128,7 @@ pub fn writer(
         tx,
         stats: stats.clone(),
         traces: None,
+        metrics: None,
     };
     let writer = Writer {
         store,

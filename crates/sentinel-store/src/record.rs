@@ -1,6 +1,8 @@
 //! Request records: batched, idempotent inserts and filtered, cursor-paged
 //! search. The record is stored whole as JSON beside the columns that
-//! filters use.
+//! filters use; `provider`, `policy_decision` and `latency_ms` are generated
+//! from the JSON by the database (migration 0004), so inserts never name
+//! them.
 
 use sentinel_core::RequestRecord;
 
@@ -19,6 +21,13 @@ pub struct RecordFilter {
     pub status: Option<u16>,
     pub error_code: Option<String>,
     pub model: Option<String>,
+    /// The provider that answered (the last one tried).
+    pub provider: Option<String>,
+    /// The policy decision (`policy.decision` of the record): `allowed`,
+    /// `denied`, `rate_limited`, `budget_exceeded`, `counters_unavailable`.
+    pub policy_decision: Option<String>,
+    /// Only requests that took at least this many milliseconds.
+    pub min_latency_ms: Option<i64>,
     /// Unix ms, inclusive.
     pub since: Option<i64>,
     /// Unix ms, exclusive.
@@ -113,6 +122,8 @@ impl Store {
                    AND ($2 IS NULL OR env_id = $2) AND ($3 IS NULL OR app_id = $3) AND ($4 IS NULL OR key_id = $4)
                    AND ($5 IS NULL OR status = $5) AND ($6 IS NULL OR error_code = $6) AND ($7 IS NULL OR requested_model = $7)
                    AND ($8 IS NULL OR time >= $8) AND ($9 IS NULL OR time < $9) AND ($10 IS NULL OR id < $10)
+                   AND ($12 IS NULL OR provider = $12) AND ($13 IS NULL OR policy_decision = $13)
+                   AND ($14 IS NULL OR latency_ms >= $14)
                  ORDER BY id DESC LIMIT $11",
             )
             .bind(org_id)
@@ -126,6 +137,9 @@ impl Store {
             .bind(filter.until)
             .bind(filter.cursor.as_deref())
             .bind(i64::from(limit) + 1)
+            .bind(filter.provider.as_deref())
+            .bind(filter.policy_decision.as_deref())
+            .bind(filter.min_latency_ms)
             .fetch_all(pool)
             .await?
         });

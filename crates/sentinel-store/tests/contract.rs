@@ -560,6 +560,89 @@ async fn records_insert_idempotently_and_page(f: Fixture) {
     assert_eq!(one, records[7]);
 }
 
+async fn records_are_found_by_provider_policy_and_latency(f: Fixture) {
+    let s = &f.store;
+    let org = s.ensure_org("default").await.unwrap();
+    let records: Vec<RequestRecord> = (0..60)
+        .map(|i| {
+            let mut r = record(
+                &org.id,
+                &format!("01900000-0000-7000-8000-{i:012}"),
+                "e1",
+                200,
+                1000 + i,
+            );
+            r.provider = Some(if i % 3 == 0 { "backup" } else { "primary" }.into());
+            r.latency_ms = i * 10;
+            r.policy = (i % 4 != 0).then(|| sentinel_core::PolicyOutcome {
+                decision: if i % 4 == 1 { "denied" } else { "allowed" }.into(),
+                ..Default::default()
+            });
+            r
+        })
+        .collect();
+    s.insert_records(&records).await.unwrap();
+    let org_id = org.id.as_str();
+    let search = |filter: RecordFilter| async move {
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s
+                .search_records(
+                    org_id,
+                    &RecordFilter {
+                        cursor: cursor.clone(),
+                        limit: 7,
+                        ..filter.clone()
+                    },
+                )
+                .await
+                .unwrap();
+            ids.extend(page.records.into_iter().map(|r| r.time - 1000));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return ids,
+            }
+        }
+    };
+    let expect =
+        |keep: &dyn Fn(i64) -> bool| (0..60).rev().filter(|i| keep(*i)).collect::<Vec<i64>>();
+    assert_eq!(
+        search(RecordFilter {
+            provider: Some("backup".into()),
+            ..Default::default()
+        })
+        .await,
+        expect(&|i| i % 3 == 0)
+    );
+    assert_eq!(
+        search(RecordFilter {
+            policy_decision: Some("denied".into()),
+            ..Default::default()
+        })
+        .await,
+        expect(&|i| i % 4 == 1)
+    );
+    assert_eq!(
+        search(RecordFilter {
+            min_latency_ms: Some(455),
+            ..Default::default()
+        })
+        .await,
+        expect(&|i| i * 10 >= 455)
+    );
+    assert_eq!(
+        search(RecordFilter {
+            provider: Some("primary".into()),
+            policy_decision: Some("allowed".into()),
+            min_latency_ms: Some(100),
+            ..Default::default()
+        })
+        .await,
+        expect(&|i| i % 3 != 0 && i % 4 >= 2 && i >= 10)
+    );
+}
+
 async fn changes_are_published(f: Fixture) {
     let s = &f.store;
     let mut changes = s.subscribe_changes();
@@ -632,6 +715,7 @@ on_both!(
     revisions_number_and_chain,
     audit_chain_holds_under_concurrency_and_detects_tampering,
     records_insert_idempotently_and_page,
+    records_are_found_by_provider_policy_and_latency,
     changes_are_published,
     operators_are_found_by_token_digest,
 );

@@ -189,8 +189,10 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         stop: background.clone(),
     });
     tasks.spawn(alerts.run(server.alert_interval(), gateway.counters().subscribe()));
+    tasks.spawn(gateway.clone().run_metrics_upkeep(background.clone()));
 
     let explain_gateway = gateway.clone();
+    let metrics_gateway = gateway.clone();
     let readiness_gateway = gateway.clone();
     let health_gateway = gateway.clone();
     let console = sentinel_console::router(ConsoleDeps {
@@ -222,6 +224,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
                 serde_json::to_value(explanation).map_err(|e| e.to_string())
             })
         }),
+        metrics: Arc::new(move || metrics_gateway.render_metrics()),
     });
 
     let limits = ListenerLimits {

@@ -135,10 +135,15 @@ async fn secrets_and_keys_never_reach_the_logs() {
     }
     assert!(served);
     // Failing paths log the most: a wrong key, an upstream that fails.
-    let wrong = format!("{}0", &key[..key.len() - 1]);
+    let last = if key.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &key[..key.len() - 1]);
     chat(wrong).await.unwrap();
     upstream.set_behavior(Behavior::Fail(401));
-    chat(key.clone()).await.unwrap();
+    let failed = chat(key.clone()).await.unwrap();
+    let failed_id = failed.headers()["x-sentinel-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
 
     Command::new("kill")
         .arg("-TERM")
@@ -159,6 +164,46 @@ async fn secrets_and_keys_never_reach_the_logs() {
     assert!(
         !logs.contains(&TOKEN[6..]),
         "an operator token reached the log"
+    );
+    // Every line logged while the gateway handled a request carries its id,
+    // from the request's span when the line does not name it itself.
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let in_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|s| s["name"] == "request"))
+        })
+        .collect();
+    let gateway_lines = lines.iter().filter(|l| {
+        l["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("sentinel_gateway::pipeline"))
+    });
+    for line in gateway_lines {
+        assert!(
+            line["span"]["request_id"].is_string(),
+            "a request's log line without its request id: {line}"
+        );
+    }
+    let of_failed: Vec<&&Value> = in_request
+        .iter()
+        .filter(|l| l["span"]["request_id"] == failed_id.as_str())
+        .collect();
+    assert!(
+        of_failed.len() >= 2,
+        "the failed request's lines carry its id: {of_failed:?}"
+    );
+    assert!(
+        of_failed.iter().any(|l| !l["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("sentinel_gateway")),
+        "lines of other crates logged during the request carry its id too: {of_failed:?}"
     );
     assert_eq!(
         upstream.calls().last().unwrap().headers["authorization"],

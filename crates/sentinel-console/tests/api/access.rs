@@ -315,6 +315,18 @@ async fn probes_and_landing_page(h: &Harness) {
         (a.status, &a.json["status"]),
         (StatusCode::OK, &json!("ready"))
     );
+    // Prometheus scrapers hold no operator token: `/metrics` needs none.
+    let a = h.call("GET", "/metrics", None, None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        a.headers
+    );
+    assert_eq!(a.text, "sentinel_build_info{version=\"test\"} 1\n");
     let a = h.call("GET", "/", None, None).await;
     assert_eq!(a.status, StatusCode::OK);
     let csp = a

@@ -111,6 +111,7 @@ impl Harness {
             explain: Arc::new(|_, _, _, _| {
                 Box::pin(async { Err("no gateway in console tests".to_owned()) })
             }),
+            metrics: Arc::new(|| "sentinel_build_info{version=\"test\"} 1\n".to_owned()),
         });
         Self {
             store,

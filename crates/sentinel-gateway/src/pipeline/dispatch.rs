@@ -268,7 +268,13 @@ pub(crate) async fn dispatch<'r>(
         );
         if !streaming {
             let failure = outcome.endpoint_failure();
-            lock(&target.endpoint).record(&target.key, now_ms(), failure.as_deref(), probe);
+            lock(&target.endpoint).record(
+                &target.key,
+                now_ms(),
+                millis(attempt_started),
+                failure.as_deref(),
+                probe,
+            );
         }
         let mut entry = AttemptRecord {
             provider: target.provider_name.clone(),
@@ -578,7 +584,7 @@ mod tests {
         for target in &route.targets {
             let mut state = lock(&target.endpoint);
             for _ in 0..1_000 {
-                state.record(&target.key, now_ms(), Some("down"), false);
+                state.record(&target.key, now_ms(), 1, Some("down"), false);
             }
         }
         let mut record = RequestRecord::default();

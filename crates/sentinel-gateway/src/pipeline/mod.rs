@@ -37,6 +37,7 @@ use sentinel_core::{ErrorCode, RequestRecord};
 use sentinel_providers::{Operation, UpstreamBody, UpstreamRequest, anthropic_ingress};
 use serde::Deserialize;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use self::{decode::ModelRequest, stream::RecordedStream};
 use crate::{
@@ -191,7 +192,13 @@ pub(crate) async fn handle(gw: Gateway, ingress: Ingress, request: Request) -> R
     let started = Instant::now();
     let mut record = start_record(&gw, ingress.as_str(), crate::peer(&request));
     trace_context(&gw, request.headers(), &mut record);
-    match run(&gw, ingress, request, &mut record, started).await {
+    // Every line logged for this request, its stream included, carries its id.
+    let span = tracing::info_span!("request", request_id = %record.id);
+    let outcome = run(&gw, ingress, request, &mut record, started)
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
+    match outcome {
         Ok(Reply::Complete(response)) => {
             record.latency_ms = millis(started);
             record.ttfb_ms = Some(record.latency_ms);

@@ -42,10 +42,15 @@ struct StreamRecord {
     price: Option<(Price, PriceSource)>,
     /// The policy counters to settle with the real usage.
     settlement: Option<Settlement>,
+    /// The request's span (it carries the request id), entered while the
+    /// stream is polled and finished, after the handler has returned.
+    span: tracing::Span,
 }
 
 impl Drop for StreamRecord {
     fn drop(&mut self) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let mut record = std::mem::take(&mut self.record);
         record.latency_ms = millis(self.started);
         let completed = self.tap.done && self.upstream_failed.is_none() && !self.tap.error;
@@ -54,9 +59,14 @@ impl Drop for StreamRecord {
             .upstream_failed
             .clone()
             .or_else(|| self.tap.error.then(|| "error event mid-stream".to_owned()));
+        // The endpoint's latency is its time to the first chunk, as for
+        // complete answers: a stream's length is the answer's, not the
+        // endpoint's.
+        let first_chunk_ms = record.attempts.last().map_or(0, |a| a.latency_ms);
         lock(&self.breaker.endpoint).record(
             &self.breaker.key,
             record.time + record.latency_ms,
+            first_chunk_ms,
             failure.as_deref(),
             self.breaker.probe,
         );
@@ -117,6 +127,7 @@ impl RecordedStream {
                 breaker,
                 price: None,
                 settlement: None,
+                span: tracing::Span::current(),
             },
         }
     }
@@ -145,6 +156,7 @@ impl Stream for RecordedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        let _entered = this.state.span.enter();
         loop {
             let Some(inner) = this.inner.as_mut() else {
                 return Poll::Ready(None);
