@@ -215,7 +215,10 @@ impl Crypto {
     /// Unwraps a data key with this (the old) master key and wraps it under
     /// `to`; recomputes the fingerprint under `to`. The sealed value stays
     /// as it is.
-    #[expect(clippy::too_many_arguments, reason = "the row's identity is the additional data")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the row's identity is the additional data"
+    )]
     pub(crate) fn rewrap(
         &self,
         to: &Crypto,
@@ -370,13 +373,15 @@ mod tests {
             "sk-value"
         );
         assert_eq!(r.fingerprint, new.fingerprint("sk-value"));
-        assert!(old
-            .open("o", "e", "n", 3, &r.wrapped_key, &s.sealed)
-            .is_err());
+        assert!(
+            old.open("o", "e", "n", 3, &r.wrapped_key, &s.sealed)
+                .is_err()
+        );
         // Re-wrapping with the wrong old key fails instead of corrupting.
-        assert!(new
-            .rewrap(&old, "o", "e", "n", 3, &s.wrapped_key, &s.sealed)
-            .is_err());
+        assert!(
+            new.rewrap(&old, "o", "e", "n", 3, &s.wrapped_key, &s.sealed)
+                .is_err()
+        );
     }
 
     #[test]

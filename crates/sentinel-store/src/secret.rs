@@ -134,7 +134,10 @@ impl Store {
     /// Writes a new version of a secret (see [`SecretWriteMode`]). The new
     /// version is current at commit; gateways use it from their next
     /// snapshot and never use the retired one again.
-    #[expect(clippy::too_many_arguments, reason = "one write, each argument distinct")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one write, each argument distinct"
+    )]
     pub async fn write_secret(
         &self,
         org_id: &str,
@@ -304,11 +307,9 @@ impl Store {
     /// there is one entry, the new key's id.
     pub async fn secret_key_ids(&self) -> Result<Vec<(Option<String>, i64)>, StoreError> {
         Ok(with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT key_id, COUNT(*) FROM secrets GROUP BY key_id ORDER BY key_id",
-            )
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as("SELECT key_id, COUNT(*) FROM secrets GROUP BY key_id ORDER BY key_id")
+                .fetch_all(pool)
+                .await?
         }))
     }
 

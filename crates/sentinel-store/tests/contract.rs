@@ -678,7 +678,10 @@ async fn rotation_retires_the_previous_version(f: Fixture) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(missing, StoreError::NotFound { .. }), "{missing:?}");
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
     s.put_secret(&org.id, &dev.id, "openai", "sk-canary-a", 10, &ctx())
         .await
         .unwrap();
@@ -801,7 +804,10 @@ async fn master_key_rotation_rewraps_and_resumes(f: Fixture) {
     assert!(ids.contains(&(Some(stray_key.key_id()), 1)), "{ids:?}");
 
     // Resumed with the key the remaining row is under: only that row moves.
-    let report = stray.rotate_master_key(&new_key, 100, &ctx()).await.unwrap();
+    let report = stray
+        .rotate_master_key(&new_key, 100, &ctx())
+        .await
+        .unwrap();
     assert_eq!((report.rewrapped, report.already), (1, 6));
     assert_eq!(
         s.secret_key_ids().await.unwrap(),

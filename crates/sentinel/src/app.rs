@@ -69,7 +69,7 @@ impl Running {
 }
 
 /// The store URL: `--store`, or SQLite in the data directory.
-fn store_url(server: &ServerConfig) -> anyhow::Result<String> {
+pub(crate) fn store_url(server: &ServerConfig) -> anyhow::Result<String> {
     if let Some(url) = &server.store {
         return Ok(url.clone());
     }
