@@ -381,7 +381,7 @@ impl Store {
                         org_id,
                         ctx,
                         "secrets.master_key_rotated",
-                        "master_key".to_owned(),
+                        "master_key",
                         None::<&str>,
                         json!({ "from_key_id": from_key_id, "to_key_id": to_key_id, "rewrapped": count })
                     );

@@ -56,7 +56,7 @@ async fn rotation_under_live_traffic(backend: Backend) {
     let new = format!("Bearer {ROTATED}");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let workers: Vec<Arc<AtomicU64>> = (0..4).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let mut tasks = Vec::new();
     for done in &workers {
@@ -77,17 +77,11 @@ async fn rotation_under_live_traffic(backend: Backend) {
                 match response {
                     Ok(r) if r.status() == StatusCode::OK => {}
                     Ok(r) => {
-                        failures.fetch_add(1, Ordering::SeqCst);
-                        eprintln!(
-                            "failed: {} {}",
-                            r.status(),
-                            r.text().await.unwrap_or_default()
-                        );
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        failures.lock().unwrap().push(format!("{status} {text}"));
                     }
-                    Err(error) => {
-                        failures.fetch_add(1, Ordering::SeqCst);
-                        eprintln!("failed: {error}");
-                    }
+                    Err(error) => failures.lock().unwrap().push(error.to_string()),
                 }
                 done.fetch_add(1, Ordering::SeqCst);
             }
@@ -156,10 +150,10 @@ async fn rotation_under_live_traffic(backend: Backend) {
         calls[mark..].iter().all(|c| *c == new),
         "a call after the rotation carried another credential"
     );
-    assert_eq!(
-        failures.load(Ordering::SeqCst),
-        0,
-        "requests failed during rotation"
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "requests failed during rotation: {failures:?}"
     );
 
     let versions = app
