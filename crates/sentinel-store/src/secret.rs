@@ -232,10 +232,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict(e, || format!("secret {name} was changed concurrently; retry")))?;
-            let action = match (write.mode, latest) {
-                (SecretWriteMode::Rotate, _) => "secret.rotate",
-                (SecretWriteMode::Set, Some(_)) => "secret.set",
-                (SecretWriteMode::Set, None) => "secret.create",
+            let action = match write.mode {
+                SecretWriteMode::Rotate => "secret.rotate",
+                SecretWriteMode::Set => "secret.set",
             };
             append_audit!(
                 tx,

@@ -740,7 +740,7 @@ async fn rotation_retires_the_previous_version(f: Fixture) {
     ));
     let actions = audit_actions(s, &org.id).await;
     let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
-    assert!(names.contains(&"secret.create") && names.contains(&"secret.rotate"));
+    assert!(names.contains(&"secret.set") && names.contains(&"secret.rotate"));
     assert!(!format!("{actions:?}").contains("canary"));
 }
 
