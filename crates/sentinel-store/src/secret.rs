@@ -162,6 +162,14 @@ impl Store {
                     what: "environment".into(),
                 });
             }
+            // Lock the organization's row first, so two writes of the same
+            // value to two environments cannot both pass the reuse check
+            // (on PostgreSQL each statement after the wait sees the other's
+            // commit; SQLite has one writer at a time anyway).
+            sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
             let (latest, first): (Option<i64>, Option<i64>) =
                 sqlx::query_as("SELECT MAX(version), MIN(created_at) FROM secrets WHERE org_id = $1 AND env_id = $2 AND name = $3")
                     .bind(org_id)

@@ -106,6 +106,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     let store = Store::open(&store_url(server)?, master_key)
         .await
         .context("cannot open the store")?;
+    crate::rotate_master_key::warn_if_unfinished(&store).await;
 
     let bootstrap_token = bootstrap(&store, options.env.as_ref()).await?;
     let demo = if options.demo {

@@ -120,3 +120,28 @@ pub async fn run(
         already: report.already,
     })
 }
+
+/// Warns at start-up when some secrets are wrapped under another master key
+/// than the one this process has: an unfinished rotation, or a replica
+/// started with the wrong key. Environments using those secrets fail to
+/// load and are reported in `/readyz`; the log says why.
+pub(crate) async fn warn_if_unfinished(store: &Store) {
+    let current = store.master_key_id().to_owned();
+    match store.secret_key_ids().await {
+        Ok(ids) => {
+            let other: i64 = ids
+                .iter()
+                .filter(|(id, _)| id.as_deref().is_some_and(|id| id != current))
+                .map(|(_, n)| n)
+                .sum();
+            if other > 0 {
+                tracing::warn!(
+                    secrets = other,
+                    master_key_id = %current,
+                    "some secrets are wrapped under another master key: finish the rotation with `sentinel rotate-master-key`, or start with the key they are under"
+                );
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot check which master key wraps the secrets"),
+    }
+}

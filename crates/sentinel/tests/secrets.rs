@@ -324,6 +324,24 @@ async fn master_key_rotation(backend: Backend) {
     let prod = envs.iter().find(|e| e.name == "prod").unwrap();
     assert!(store.reveal_secrets(&prod.org_id, &prod.id).await.is_err());
     store.close().await;
+    // Started with the old key by mistake, the environment does not load and
+    // readiness says which one.
+    app.restart_with_key(&old).await;
+    let ready: Value = app
+        .http
+        .get(format!("{}/readyz", app.gateway))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let problems = ready["components"]["snapshot"]["problems"].to_string();
+    assert!(
+        problems.contains("prod") && problems.contains("cannot be decrypted"),
+        "{ready}"
+    );
+    assert!(!problems.contains("CANARY") && !problems.contains(UPSTREAM_SECRET));
     app.restart_with_key(&new).await;
     app.wait_for_model(&key, "gpt-test").await;
     let response = app.chat(Some(&key), chat_body()).send().await.unwrap();
