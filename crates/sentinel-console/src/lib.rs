@@ -105,9 +105,10 @@ pub(crate) struct RequestId(pub(crate) String);
 /// OpenAPI test checks cannot drift.
 macro_rules! routes {
     ($($method:ident $path:literal => $handler:path;)*) => {
-        /// Every route the console serves, as `(method, path)`.
-        #[cfg(test)]
-        pub(crate) const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+        /// Every route the console serves, as `(method, path)`. Public so
+        /// tests outside the crate (the secret-leak scan) cover every route,
+        /// including ones added later.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
         fn routes() -> Router<ConsoleDeps> {
             Router::new()$(.route($path, axum::routing::$method($handler)))*
@@ -136,6 +137,8 @@ routes! {
     post "/api/v1/environments/{env}/keys/{id}/revoke" => keys::revoke;
     get "/api/v1/environments/{env}/secrets" => secrets::list;
     put "/api/v1/environments/{env}/secrets/{name}" => secrets::put;
+    get "/api/v1/environments/{env}/secrets/{name}/versions" => secrets::versions;
+    post "/api/v1/environments/{env}/secrets/{name}/rotate" => secrets::rotate;
     get "/api/v1/environments/{env}/config" => config::current;
     post "/api/v1/environments/{env}/config" => config::apply;
     post "/api/v1/environments/{env}/config/plan" => config::plan;

@@ -210,7 +210,22 @@ fn operations() -> Vec<Op> {
         op(
             "put",
             "/api/v1/environments/{env}/secrets/{name}",
-            "Create a secret or store a new version",
+            "Create a secret or store a new version (the previous one is retired)",
+            "200",
+            r("Secret"),
+        )
+        .body(r("PutSecret")),
+        op(
+            "get",
+            "/api/v1/environments/{env}/secrets/{name}/versions",
+            "Every version of a secret: current or retired (never values)",
+            "200",
+            r("SecretVersions"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/secrets/{name}/rotate",
+            "Store a new version of an existing secret and retire the previous one",
             "200",
             r("Secret"),
         )
@@ -557,7 +572,14 @@ fn schemas() -> Value {
         "Secret": { "type": "object", "properties": {
             "name": { "type": "string" }, "environment": { "type": "string" }, "version": { "type": "integer" },
             "fingerprint": { "type": "string" }, "created_at": ts, "updated_at": ts } },
-        "PutSecret": { "type": "object", "required": ["value"], "additionalProperties": false, "properties": { "value": { "type": "string", "writeOnly": true } } },
+        "PutSecret": { "type": "object", "required": ["value"], "additionalProperties": false, "properties": {
+            "value": { "type": "string", "writeOnly": true },
+            "allow_reuse": { "type": "boolean", "description": "Accept a value that is current in another environment (admins only; audited)" } } },
+        "SecretVersions": { "type": "object", "properties": {
+            "name": { "type": "string" }, "environment": { "type": "string" },
+            "data": { "type": "array", "items": { "type": "object", "properties": {
+                "version": { "type": "integer" }, "state": { "type": "string", "enum": ["current", "retired"] },
+                "fingerprint": { "type": "string" }, "created_at": ts, "retired_at": opt_ts } } } } },
         "Revision": { "type": "object", "properties": {
             "environment": { "type": "string" }, "revision": { "type": "integer" }, "document": { "type": "string" },
             "author": { "type": "string" }, "message": { "type": "string" }, "created_at": opt_ts,

@@ -1,12 +1,21 @@
 //! `/api/v1/environments/{env}/secrets`: provider credentials. Values go in
 //! and never come out: answers carry names, versions, fingerprints and
 //! times only.
+//!
+//! `PUT …/secrets/{name}` creates a secret or stores a new version;
+//! `POST …/secrets/{name}/rotate` stores a new version of an existing one
+//! (404 for an unknown name, so a typo does not create a secret). Either
+//! way the previous version is retired: kept, listed, never used again.
+//! A value that is the current value of a secret in another environment is
+//! refused with 409 unless an admin sends `"allow_reuse": true`, which the
+//! store audits.
 
 use axum::{
     Json as JsonOut,
     extract::{Path, State},
 };
 use sentinel_core::{Environment, SecretMeta};
+use sentinel_store::{SecretVersion, SecretWrite, SecretWriteMode};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -51,6 +60,43 @@ impl SecretView {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PutSecret {
     value: String,
+    /// Accept a value in use in another environment (admins only; audited).
+    #[serde(default)]
+    allow_reuse: bool,
+}
+
+/// The versions of one secret, newest first.
+#[derive(Debug, Serialize)]
+pub(crate) struct SecretVersions {
+    name: String,
+    environment: String,
+    data: Vec<VersionView>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct VersionView {
+    version: i64,
+    /// `current` or `retired`.
+    state: &'static str,
+    fingerprint: String,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl From<SecretVersion> for VersionView {
+    fn from(v: SecretVersion) -> Self {
+        Self {
+            version: v.version,
+            state: if v.retired_at.is_some() {
+                "retired"
+            } else {
+                "current"
+            },
+            fingerprint: v.fingerprint,
+            created_at: v.created_at,
+            retired_at: v.retired_at,
+        }
+    }
 }
 
 pub(crate) async fn list(
@@ -68,6 +114,25 @@ pub(crate) async fn list(
     }))
 }
 
+/// Every version of one secret (never values).
+pub(crate) async fn versions(
+    State(deps): State<ConsoleDeps>,
+    caller: Caller,
+    Path((env, name)): Path<(String, String)>,
+) -> Result<JsonOut<SecretVersions>, ApiError> {
+    let env = environments::find(&deps, &caller, &env).await?;
+    let name = parse_name("secret", &name)?;
+    let versions = deps
+        .store
+        .list_secret_versions(caller.org_id(), &env.id, name.as_str())
+        .await?;
+    Ok(JsonOut(SecretVersions {
+        name: name.as_str().to_owned(),
+        environment: env.name.clone(),
+        data: versions.into_iter().map(VersionView::from).collect(),
+    }))
+}
+
 /// Creates the secret or stores a new version of it.
 pub(crate) async fn put(
     State(deps): State<ConsoleDeps>,
@@ -75,7 +140,31 @@ pub(crate) async fn put(
     Path((env, name)): Path<(String, String)>,
     Json(body): Json<PutSecret>,
 ) -> Result<JsonOut<SecretView>, ApiError> {
+    write(deps, caller, env, name, body, SecretWriteMode::Set).await
+}
+
+/// Stores a new version of an existing secret and retires the previous one.
+pub(crate) async fn rotate(
+    State(deps): State<ConsoleDeps>,
+    caller: Caller,
+    Path((env, name)): Path<(String, String)>,
+    Json(body): Json<PutSecret>,
+) -> Result<JsonOut<SecretView>, ApiError> {
+    write(deps, caller, env, name, body, SecretWriteMode::Rotate).await
+}
+
+async fn write(
+    deps: ConsoleDeps,
+    caller: Caller,
+    env: String,
+    name: String,
+    body: PutSecret,
+    mode: SecretWriteMode,
+) -> Result<JsonOut<SecretView>, ApiError> {
     caller.require_write()?;
+    if body.allow_reuse {
+        caller.require_admin()?;
+    }
     let env = environments::find(&deps, &caller, &env).await?;
     let name = parse_name("secret", &name)?;
     if body.value.is_empty() {
@@ -88,11 +177,15 @@ pub(crate) async fn put(
     }
     let meta = deps
         .store
-        .put_secret(
+        .write_secret(
             caller.org_id(),
             &env.id,
             name.as_str(),
             &body.value,
+            SecretWrite {
+                mode,
+                allow_reuse: body.allow_reuse,
+            },
             now_ms(),
             &caller.audit(),
         )

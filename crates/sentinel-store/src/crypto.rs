@@ -7,6 +7,17 @@
 //! `org|env|name|version`, so a ciphertext copied to another row fails to
 //! open. A keyed fingerprint (HMAC-SHA256 under `sentinel/fingerprint/v1`)
 //! shows equal credentials without decrypting them.
+//!
+//! Invariants:
+//! - The master key and every key derived from it stay in memory; the
+//!   database holds only the *key id* (`sentinel/key-id/v1`, a one-way
+//!   derivation), which names the master key a data key is wrapped under.
+//! - The fingerprint key derives from the master key, so a fingerprint
+//!   means nothing to someone without it; rotating the master key therefore
+//!   recomputes every fingerprint ([`Crypto::rewrap`] opens the value to do
+//!   so, in memory, and never returns it).
+//! - Rotation re-wraps data keys only: the sealed value and its data key
+//!   are unchanged, so a rotation cannot corrupt a value it did not touch.
 
 use std::fmt;
 
@@ -69,6 +80,12 @@ impl MasterKey {
         base64::engine::general_purpose::STANDARD.encode(self.0)
     }
 
+    /// A short one-way identifier of this key, stored next to each wrapped
+    /// data key so a rotation can tell which rows are already re-wrapped.
+    pub fn key_id(&self) -> String {
+        hex(&self.derive(b"sentinel/key-id/v1")[..8])
+    }
+
     fn derive(&self, info: &'static [u8]) -> [u8; 32] {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"sentinel").extract(&self.0);
         let mut out = [0u8; 32];
@@ -125,6 +142,14 @@ pub(crate) struct Sealed {
 pub(crate) struct Crypto {
     kek: [u8; 32],
     fingerprint: hmac::Key,
+    key_id: String,
+}
+
+/// A data key re-wrapped under another master key, with the value's
+/// fingerprint under that key.
+pub(crate) struct Rewrapped {
+    pub(crate) wrapped_key: Vec<u8>,
+    pub(crate) fingerprint: String,
 }
 
 impl fmt::Debug for Crypto {
@@ -178,7 +203,47 @@ impl Crypto {
                 hmac::HMAC_SHA256,
                 &master.derive(b"sentinel/fingerprint/v1"),
             ),
+            key_id: master.key_id(),
         }
+    }
+
+    /// The id of the master key this was built from.
+    pub(crate) fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Unwraps a data key with this (the old) master key and wraps it under
+    /// `to`; recomputes the fingerprint under `to`. The sealed value stays
+    /// as it is.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the row's identity is the additional data"
+    )]
+    pub(crate) fn rewrap(
+        &self,
+        to: &Crypto,
+        org_id: &str,
+        env_id: &str,
+        name: &str,
+        version: i64,
+        wrapped_key: &[u8],
+        sealed: &[u8],
+    ) -> Result<Rewrapped, StoreError> {
+        let value = self.open(org_id, env_id, name, version, wrapped_key, sealed)?;
+        let aad = aad(org_id, env_id, name, version);
+        let mut data_key: [u8; 32] = open(&self.kek, &aad, wrapped_key)
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| StoreError::MasterKeyMismatch {
+                env_id: env_id.to_owned(),
+                name: name.to_owned(),
+            })?;
+        let wrapped_key = seal(&to.kek, &aad, &data_key);
+        data_key = [0u8; 32];
+        let _ = data_key;
+        Ok(Rewrapped {
+            wrapped_key: wrapped_key?,
+            fingerprint: to.fingerprint(value.expose()),
+        })
     }
 
     pub(crate) fn fingerprint(&self, value: &str) -> String {
@@ -288,6 +353,34 @@ mod tests {
         assert_ne!(
             Crypto::new(&MasterKey::generate()).fingerprint("a"),
             crypto.fingerprint("a")
+        );
+    }
+
+    #[test]
+    fn rewrap_moves_a_data_key_to_another_master_key() {
+        let (old_key, new_key) = (MasterKey::generate(), MasterKey::generate());
+        let (old, new) = (Crypto::new(&old_key), Crypto::new(&new_key));
+        assert_ne!(old.key_id(), new.key_id());
+        assert_eq!(old.key_id(), old_key.key_id());
+        let s = old.seal("o", "e", "n", 3, "sk-value").unwrap();
+        let r = old
+            .rewrap(&new, "o", "e", "n", 3, &s.wrapped_key, &s.sealed)
+            .unwrap();
+        assert_eq!(
+            new.open("o", "e", "n", 3, &r.wrapped_key, &s.sealed)
+                .unwrap()
+                .expose(),
+            "sk-value"
+        );
+        assert_eq!(r.fingerprint, new.fingerprint("sk-value"));
+        assert!(
+            old.open("o", "e", "n", 3, &r.wrapped_key, &s.sealed)
+                .is_err()
+        );
+        // Re-wrapping with the wrong old key fails instead of corrupting.
+        assert!(
+            new.rewrap(&old, "o", "e", "n", 3, &s.wrapped_key, &s.sealed)
+                .is_err()
         );
     }
 

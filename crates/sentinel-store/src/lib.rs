@@ -35,3 +35,4 @@ pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
 pub use key::NewKey;
 pub use record::{RecordFilter, RecordPage};
+pub use secret::{MasterKeyRotation, SecretVersion, SecretWrite, SecretWriteMode};

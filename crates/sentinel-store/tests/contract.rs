@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use sentinel_core::{ApiKey, RequestRecord, Role};
-use sentinel_store::{AuditContext, AuditFilter, MasterKey, RecordFilter, Store, StoreError};
+use sentinel_store::{
+    AuditContext, AuditFilter, MasterKey, RecordFilter, SecretWrite, SecretWriteMode, Store,
+    StoreError,
+};
 use sentinel_testkit::postgres::TestDatabase;
 
 /// A store on a fresh database; the guard keeps the database alive.
@@ -295,8 +298,29 @@ async fn secrets_are_sealed_versioned_and_bound(f: Fixture) {
         .unwrap();
     assert_eq!((v1.version, v2.version), (1, 2));
     assert_ne!(v1.fingerprint, v2.fingerprint);
-    let same = s
+    // The same credential in another environment is refused, naming where
+    // it is in use, and accepted only with the (audited) override.
+    let refused = s
         .put_secret(&org.id, &prod.id, "openai", "sk-canary-two", 30, &ctx())
+        .await
+        .unwrap_err();
+    let StoreError::Conflict { what } = &refused else {
+        panic!("expected a conflict, got {refused:?}");
+    };
+    assert!(what.contains("dev") && what.contains("openai") && !what.contains("canary"));
+    let same = s
+        .write_secret(
+            &org.id,
+            &prod.id,
+            "openai",
+            "sk-canary-two",
+            SecretWrite {
+                mode: SecretWriteMode::Set,
+                allow_reuse: true,
+            },
+            30,
+            &ctx(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -696,6 +720,221 @@ async fn operators_are_found_by_token_digest(f: Fixture) {
     assert!(s.ping().await.is_ok());
 }
 
+fn write(mode: SecretWriteMode) -> SecretWrite {
+    SecretWrite {
+        mode,
+        allow_reuse: false,
+    }
+}
+
+async fn audit_actions(s: &Store, org_id: &str) -> Vec<(String, String)> {
+    s.list_audit(
+        org_id,
+        AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|e| (e.action, e.details.to_string()))
+    .collect()
+}
+
+async fn rotation_retires_the_previous_version(f: Fixture) {
+    let s = &f.store;
+    let org = s.ensure_org("default").await.unwrap();
+    let dev = s
+        .create_environment(&org.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
+    let missing = s
+        .write_secret(
+            &org.id,
+            &dev.id,
+            "openai",
+            "sk-canary-a",
+            write(SecretWriteMode::Rotate),
+            5,
+            &ctx(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
+    s.put_secret(&org.id, &dev.id, "openai", "sk-canary-a", 10, &ctx())
+        .await
+        .unwrap();
+    let rotated = s
+        .write_secret(
+            &org.id,
+            &dev.id,
+            "openai",
+            "sk-canary-b",
+            write(SecretWriteMode::Rotate),
+            20,
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.version, 2);
+    let versions = s
+        .list_secret_versions(&org.id, &dev.id, "openai")
+        .await
+        .unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.created_at, v.retired_at))
+            .collect::<Vec<_>>(),
+        vec![(2, 20, None), (1, 10, Some(20))]
+    );
+    assert_eq!(
+        s.reveal_secrets(&org.id, &dev.id).await.unwrap()["openai"].expose(),
+        "sk-canary-b"
+    );
+    // A retired value no longer blocks its reuse elsewhere; a current one does.
+    let prod = s
+        .create_environment(&org.id, "prod", false, &[], &ctx())
+        .await
+        .unwrap();
+    s.put_secret(&org.id, &prod.id, "openai", "sk-canary-a", 30, &ctx())
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.write_secret(
+            &org.id,
+            &prod.id,
+            "openai",
+            "sk-canary-b",
+            write(SecretWriteMode::Rotate),
+            40,
+            &ctx()
+        )
+        .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.list_secret_versions(&org.id, &dev.id, "nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let actions = audit_actions(s, &org.id).await;
+    let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+    assert!(names.contains(&"secret.set") && names.contains(&"secret.rotate"));
+    assert!(!format!("{actions:?}").contains("canary"));
+}
+
+async fn master_key_rotation_rewraps_and_resumes(f: Fixture) {
+    let s = &f.store;
+    let org = s.ensure_org("default").await.unwrap();
+    let mut envs = Vec::new();
+    for name in ["dev", "staging", "prod"] {
+        let env = s
+            .create_environment(&org.id, name, false, &[], &ctx())
+            .await
+            .unwrap();
+        s.put_secret(
+            &org.id,
+            &env.id,
+            "openai",
+            &format!("sk-canary-{name}-1"),
+            10,
+            &ctx(),
+        )
+        .await
+        .unwrap();
+        s.put_secret(
+            &org.id,
+            &env.id,
+            "openai",
+            &format!("sk-canary-{name}-2"),
+            20,
+            &ctx(),
+        )
+        .await
+        .unwrap();
+        envs.push(env);
+    }
+    // One row wrapped under a third key stands for a row the run cannot
+    // open: the run stops there, after committing the batches before it.
+    let stray_key = MasterKey::generate();
+    let stray = Store::open(&f.url, stray_key.clone()).await.unwrap();
+    let odd = s
+        .create_environment(&org.id, "odd", false, &[], &ctx())
+        .await
+        .unwrap();
+    stray
+        .put_secret(&org.id, &odd.id, "anthropic", "sk-canary-odd", 30, &ctx())
+        .await
+        .unwrap();
+    let before = s.list_secrets(&org.id, &envs[0].id).await.unwrap();
+
+    let new_key = MasterKey::generate();
+    assert!(matches!(
+        s.rotate_master_key(&key(), 1, &ctx()).await,
+        Err(StoreError::InvalidMasterKey(_))
+    ));
+    let error = s.rotate_master_key(&new_key, 1, &ctx()).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::MasterKeyMismatch { name, .. } if name == "anthropic"),
+        "{error:?}"
+    );
+    let ids = s.secret_key_ids().await.unwrap();
+    assert!(ids.contains(&(Some(new_key.key_id()), 6)), "{ids:?}");
+    assert!(ids.contains(&(Some(stray_key.key_id()), 1)), "{ids:?}");
+
+    // Resumed with the key the remaining row is under: only that row moves.
+    let report = stray
+        .rotate_master_key(&new_key, 100, &ctx())
+        .await
+        .unwrap();
+    assert_eq!((report.rewrapped, report.already), (1, 6));
+    assert_eq!(
+        s.secret_key_ids().await.unwrap(),
+        vec![(Some(new_key.key_id()), 7)]
+    );
+    // Running it again does nothing.
+    let again = s.rotate_master_key(&new_key, 100, &ctx()).await.unwrap();
+    assert_eq!((again.rewrapped, again.already), (0, 7));
+    stray.close().await;
+
+    // Under the new key every current value opens, and the old key opens none.
+    let rotated = Store::open(&f.url, new_key.clone()).await.unwrap();
+    for (env, name) in envs.iter().zip(["dev", "staging", "prod"]) {
+        assert_eq!(
+            rotated.reveal_secrets(&org.id, &env.id).await.unwrap()["openai"].expose(),
+            format!("sk-canary-{name}-2")
+        );
+        assert!(matches!(
+            s.reveal_secrets(&org.id, &env.id).await,
+            Err(StoreError::MasterKeyMismatch { .. })
+        ));
+    }
+    // Fingerprints are recomputed under the new key: still equal for equal
+    // values, so reuse is still detected after the rotation.
+    let after = rotated.list_secrets(&org.id, &envs[0].id).await.unwrap();
+    assert_ne!(before[0].fingerprint, after[0].fingerprint);
+    assert!(matches!(
+        rotated
+            .put_secret(&org.id, &odd.id, "openai", "sk-canary-dev-2", 40, &ctx())
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let actions = audit_actions(&rotated, &org.id).await;
+    let rotations: Vec<_> = actions
+        .iter()
+        .filter(|(a, _)| a == "secrets.master_key_rotated")
+        .collect();
+    assert_eq!(rotations.len(), 7, "one event per batch: {actions:?}");
+    assert!(rotations[0].1.contains(&new_key.key_id()));
+    assert!(!format!("{actions:?}").contains("canary"));
+    assert!(rotated.verify_audit_chain(&org.id).await.unwrap().ok);
+    rotated.close().await;
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -718,4 +957,6 @@ on_both!(
     records_are_found_by_provider_policy_and_latency,
     changes_are_published,
     operators_are_found_by_token_digest,
+    rotation_retires_the_previous_version,
+    master_key_rotation_rewraps_and_resumes,
 );

@@ -69,7 +69,7 @@ impl Running {
 }
 
 /// The store URL: `--store`, or SQLite in the data directory.
-fn store_url(server: &ServerConfig) -> anyhow::Result<String> {
+pub(crate) fn store_url(server: &ServerConfig) -> anyhow::Result<String> {
     if let Some(url) = &server.store {
         return Ok(url.clone());
     }
@@ -106,6 +106,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     let store = Store::open(&store_url(server)?, master_key)
         .await
         .context("cannot open the store")?;
+    crate::rotate_master_key::warn_if_unfinished(&store).await;
 
     let bootstrap_token = bootstrap(&store, options.env.as_ref()).await?;
     let demo = if options.demo {

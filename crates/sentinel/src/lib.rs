@@ -5,4 +5,5 @@
 pub mod app;
 mod demo;
 mod master_key;
+pub mod rotate_master_key;
 pub mod serve;

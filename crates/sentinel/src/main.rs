@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the gateway and the console.
     Serve(sentinel::serve::ServeArgs),
+    /// Re-wrap every secret's data key under a new master key (run against
+    /// the store; then restart replicas with the new key).
+    RotateMasterKey(sentinel::rotate_master_key::RotateArgs),
     #[command(flatten)]
     Admin(admin::Command),
 }
@@ -45,6 +48,12 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => sentinel::serve::run(args).await,
+            Command::RotateMasterKey(args) => {
+                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                sentinel::rotate_master_key::run(args, &env)
+                    .await
+                    .map(|outcome| println!("{outcome}"))
+            }
             Command::Admin(command) => admin::run(command).await,
         }
     });

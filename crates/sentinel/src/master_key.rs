@@ -21,25 +21,55 @@ pub fn load(
     env: &dyn Fn(&str) -> Option<String>,
     data_dir: &Path,
 ) -> anyhow::Result<(MasterKey, KeySource)> {
-    if let Some(text) = env("SENTINEL_MASTER_KEY") {
-        let key = MasterKey::parse(text.trim())
-            .context("SENTINEL_MASTER_KEY is not a valid master key (32 bytes, base64 or hex)")?;
-        return Ok((key, KeySource::Environment));
-    }
-    if let Some(path) = env("SENTINEL_MASTER_KEY_FILE") {
-        let path = PathBuf::from(path);
-        let key = read(&path)?;
-        return Ok((key, KeySource::File(path)));
+    if let Some(found) = existing(env, data_dir)? {
+        return Ok(found);
     }
     let path = data_dir.join("master.key");
-    if path.exists() {
-        let key = read(&path)?;
-        return Ok((key, KeySource::File(path)));
-    }
     let key = MasterKey::generate();
     write_private(&path, &key.to_text())
         .with_context(|| format!("cannot write a new master key to {}", path.display()))?;
     Ok((key, KeySource::Generated(path)))
+}
+
+/// The master key from the environment, a named key file or the data
+/// directory; `None` when there is none (never generates one).
+pub fn existing(
+    env: &dyn Fn(&str) -> Option<String>,
+    data_dir: &Path,
+) -> anyhow::Result<Option<(MasterKey, KeySource)>> {
+    if let Some(text) = env("SENTINEL_MASTER_KEY") {
+        let key = MasterKey::parse(text.trim())
+            .context("SENTINEL_MASTER_KEY is not a valid master key (32 bytes, base64 or hex)")?;
+        return Ok(Some((key, KeySource::Environment)));
+    }
+    if let Some(path) = env("SENTINEL_MASTER_KEY_FILE") {
+        let path = PathBuf::from(path);
+        let key = read(&path)?;
+        return Ok(Some((key, KeySource::File(path))));
+    }
+    let path = data_dir.join("master.key");
+    if path.exists() {
+        let key = read(&path)?;
+        return Ok(Some((key, KeySource::File(path))));
+    }
+    Ok(None)
+}
+
+/// The key a master-key rotation moves to: `SENTINEL_NEW_MASTER_KEY`, or
+/// the file named by `SENTINEL_NEW_MASTER_KEY_FILE`.
+pub fn new_key(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<MasterKey> {
+    if let Some(text) = env("SENTINEL_NEW_MASTER_KEY") {
+        return MasterKey::parse(text.trim()).context(
+            "SENTINEL_NEW_MASTER_KEY is not a valid master key (32 bytes, base64 or hex)",
+        );
+    }
+    if let Some(path) = env("SENTINEL_NEW_MASTER_KEY_FILE") {
+        return read(Path::new(&path));
+    }
+    anyhow::bail!(
+        "no new master key: set SENTINEL_NEW_MASTER_KEY or SENTINEL_NEW_MASTER_KEY_FILE \
+         (generate one with `openssl rand -base64 32`)"
+    )
 }
 
 fn read(path: &Path) -> anyhow::Result<MasterKey> {

@@ -1,5 +1,10 @@
 //! `sentinel secrets`: provider credentials. A value is read from standard
 //! input or an environment variable, never from an argument.
+//!
+//! `set` creates a secret or stores a new version; `rotate` stores a new
+//! version of an existing secret only (an unknown name is an error, so a
+//! typo does not create a secret). Both retire the previous version.
+//! `versions` lists every version, current or retired, never values.
 
 use std::io::{IsTerminal as _, Read};
 
@@ -29,6 +34,30 @@ pub enum Command {
         /// Read the value from this environment variable.
         #[arg(long, value_name = "VAR")]
         from_env: Option<String>,
+        /// Accept a value that is current in another environment (admins
+        /// only; audited).
+        #[arg(long)]
+        allow_reuse: bool,
+    },
+    /// Store a new version of an existing secret and retire the previous
+    /// one. Gateways use the new value from their next request.
+    Rotate {
+        #[arg(long)]
+        env: String,
+        name: String,
+        /// Read the value from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        from_env: Option<String>,
+        /// Accept a value that is current in another environment (admins
+        /// only; audited).
+        #[arg(long)]
+        allow_reuse: bool,
+    },
+    /// Every version of a secret: current or retired (never values).
+    Versions {
+        #[arg(long)]
+        env: String,
+        name: String,
     },
 }
 
@@ -46,21 +75,13 @@ pub(super) async fn run(client: &Client, command: Command, json: bool) -> anyhow
             env,
             name,
             from_env,
+            allow_reuse,
         } => {
-            let value = match from_env {
-                Some(var) => from_variable(&var, std::env::var(&var).ok())?,
-                None => {
-                    let stdin = std::io::stdin();
-                    if stdin.is_terminal() {
-                        eprintln!("Type the secret value, then press Ctrl-D:");
-                    }
-                    from_reader(stdin.lock())?
-                }
-            };
+            let value = read_value(from_env)?;
             let answer = client
                 .put(
                     &["environments", &env, "secrets", &name],
-                    &json!({ "value": value }),
+                    &json!({ "value": value, "allow_reuse": allow_reuse }),
                 )
                 .await?;
             Ok(if json {
@@ -68,6 +89,49 @@ pub(super) async fn run(client: &Client, command: Command, json: bool) -> anyhow
             } else {
                 render_set(&answer)
             })
+        }
+        Command::Rotate {
+            env,
+            name,
+            from_env,
+            allow_reuse,
+        } => {
+            let value = read_value(from_env)?;
+            let answer = client
+                .post(
+                    &["environments", &env, "secrets", &name, "rotate"],
+                    &json!({ "value": value, "allow_reuse": allow_reuse }),
+                )
+                .await?;
+            Ok(if json {
+                pretty(&answer)
+            } else {
+                render_set(&answer)
+            })
+        }
+        Command::Versions { env, name } => {
+            let value = client
+                .get(&["environments", &env, "secrets", &name, "versions"], &[])
+                .await?;
+            Ok(if json {
+                pretty(&value)
+            } else {
+                render_versions(&value)
+            })
+        }
+    }
+}
+
+/// The value from `--from-env VAR`, or standard input.
+fn read_value(from_env: Option<String>) -> anyhow::Result<String> {
+    match from_env {
+        Some(var) => from_variable(&var, std::env::var(&var).ok()),
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("Type the secret value, then press Ctrl-D:");
+            }
+            from_reader(stdin.lock())
         }
     }
 }
@@ -112,6 +176,20 @@ pub(crate) fn render_list(value: &Value) -> String {
     table.render()
 }
 
+fn render_versions(value: &Value) -> String {
+    let mut table = Table::new(&["VERSION", "STATE", "FINGERPRINT", "CREATED", "RETIRED"]);
+    for version in items(value) {
+        table.row(vec![
+            text(version, "version"),
+            text(version, "state"),
+            text(version, "fingerprint"),
+            time(version, "created_at"),
+            time(version, "retired_at"),
+        ]);
+    }
+    table.render()
+}
+
 fn render_set(secret: &Value) -> String {
     fields(&[
         ("secret", text(secret, "name")),
@@ -137,6 +215,7 @@ mod tests {
                     env,
                     name,
                     from_env,
+                    ..
                 },
             ..
         } = parse(&[
@@ -176,6 +255,41 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("K")
+        );
+    }
+
+    #[test]
+    fn rotate_takes_its_value_like_set() {
+        assert!(parse(&["secrets", "rotate", "--env", "dev", "openai", "sk-live"]).is_err());
+        let Top::Secrets {
+            command: Command::Rotate {
+                name, allow_reuse, ..
+            },
+            ..
+        } = parse(&[
+            "secrets",
+            "rotate",
+            "--env",
+            "dev",
+            "openai",
+            "--allow-reuse",
+        ])
+        .unwrap()
+        else {
+            panic!("expected secrets rotate");
+        };
+        assert_eq!((name.as_str(), allow_reuse), ("openai", true));
+    }
+
+    #[test]
+    fn versions_show_state_not_values() {
+        let out = render_versions(&json!({"data": [
+            {"version": 2, "state": "current", "fingerprint": "fp2", "created_at": 0, "retired_at": null},
+            {"version": 1, "state": "retired", "fingerprint": "fp1", "created_at": 0, "retired_at": 0}
+        ]}));
+        assert!(
+            out.contains("current") && out.contains("retired") && out.contains("fp1"),
+            "{out}"
         );
     }
 

@@ -172,6 +172,24 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Starts the app again on the same data directory and store with
+    /// another master key (after a master-key rotation).
+    pub async fn restart_with_key(&mut self, master_key: &str) {
+        self.stop().await;
+        let running = Self::boot(
+            self.data_dir.path(),
+            self.store_url.clone(),
+            master_key,
+            self.redis.clone(),
+            self.tweak.clone(),
+        )
+        .await;
+        self.gateway = format!("http://{}", running.gateway_addr);
+        self.console = format!("http://{}", running.console_addr);
+        self.master_key = master_key.to_owned();
+        self.running = Some(running);
+    }
+
     /// Stops gracefully and waits for everything (records included) to flush.
     pub async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
@@ -247,11 +265,14 @@ impl TestApp {
         )
     }
 
+    /// Sets a secret as the admin. Fixtures give every environment the same
+    /// mock credential on purpose, so reuse across environments is allowed
+    /// here (and audited); the refusal itself is tested in `secrets.rs`.
     pub async fn set_secret(&self, env: &str, name: &str, value: &str) {
         self.admin_ok(
             reqwest::Method::PUT,
             &format!("/api/v1/environments/{env}/secrets/{name}"),
-            Some(json!({"value": value})),
+            Some(json!({"value": value, "allow_reuse": true})),
         )
         .await;
     }
