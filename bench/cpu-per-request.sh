@@ -18,8 +18,8 @@
 # env:   RATE=4000 (or max)  DUR=15s  REPS=1  GW_CPUS=1 (Sentinel's core)  LOAD_CPUS=0
 #        BODY=../shared/bench/bodies/chat.json  CONNS=64
 #        BIN= (a prebuilt sentinel binary; default: build the release binary)
-#        PERF=0 (1: also `perf record -g` Sentinel during each run; the report
-#                is kept in $BENCH_STATE/perf-<stamp>.data)
+#        PERF=0 (1: also `perf record` Sentinel during each run, with PERF_ARGS,
+#                default "-F 999 -g"; the data is kept in $BENCH_STATE/perf-<stamp>.data)
 #        STORE= (postgres://… to measure with PostgreSQL)
 #        SHARED_BENCH=../shared/bench  BENCH_STATE=/tmp/sentinel-bench
 set -euo pipefail
@@ -103,7 +103,8 @@ for rep in $(seq 1 "$REPS"); do
   r0=$(settled_records); t0=$(proc_ticks); thread_ns >"$DATA/threads0"
   if [ "${PERF:-0}" = 1 ]; then
     PERF_OUT="$BENCH_STATE/perf-$(date +%Y%m%dT%H%M%S).data"
-    perf record -q -F 999 -g -p "$PID" -o "$PERF_OUT" -- sleep "${DUR%s}" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086
+    perf record -q ${PERF_ARGS:--F 999 -g} -p "$PID" -o "$PERF_OUT" -- sleep "${DUR%s}" >/dev/null 2>&1 &
     PERF_PID=$!
   fi
   "${load_pin[@]}" "$OHA" -z "$DUR" "${ARGS[@]}" "${JSONARG[@]}" "$URL" >"$OUT"
