@@ -66,9 +66,12 @@ impl Store {
         let _serial = self.write_guard().await;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_statement()).await?;
+            // The JSON texts move into the statements' arguments (a borrowed
+            // `&str` would be copied once more).
+            let mut texts = texts.into_iter();
             let mut at = 0;
             for len in statement_sizes(records.len()) {
-                let rows = records[at..at + len].iter().zip(&texts[at..at + len]);
+                let rows = records[at..at + len].iter().zip(texts.by_ref().take(len));
                 at += len;
                 let mut builder = sqlx::QueryBuilder::new(
                     "INSERT INTO request_records (id, org_id, time, env_id, app_id, key_id, status, error_code, requested_model, record) ",
@@ -83,7 +86,7 @@ impl Store {
                         .push_bind(i64::from(r.status))
                         .push_bind(r.error_code.as_deref())
                         .push_bind(r.requested_model.as_deref())
-                        .push_bind(text.as_str());
+                        .push_bind(text);
                 });
                 builder.push(" ON CONFLICT (id) DO NOTHING");
                 builder.build().execute(&mut *tx).await?;
