@@ -176,11 +176,14 @@ impl HttpSettings {
             .with_no_client_auth();
         // ALPN (h2, http/1.1) is set by the connector builder, which
         // requires it empty here.
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(http);
+        let connector = BoundedConnect {
+            inner: hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(http),
+            timeout: self.connect_timeout,
+        };
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
@@ -194,7 +197,42 @@ impl HttpSettings {
     }
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>;
+type Connector = BoundedConnect;
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connector with the connect timeout around all of connecting (name
+/// resolution, TCP and the TLS handshake), not only the TCP connect the
+/// inner connector bounds.
+#[derive(Clone)]
+struct BoundedConnect {
+    inner: HttpsConnector,
+    timeout: Duration,
+}
+
+impl tower_service::Service<http::Uri> for BoundedConnect {
+    type Response = <HttpsConnector as tower_service::Service<http::Uri>>::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected,
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timeout",
+                )) as BoxError),
+            }
+        })
+    }
+}
 
 /// A provider's HTTP client: cheap to clone (the pool is shared).
 #[derive(Clone)]
