@@ -8,9 +8,10 @@
 //! partial failure duplicates nothing.
 //!
 //! Under load the writer lets a batch fill for up to [`FLUSH_INTERVAL`]
-//! after its previous write, so the store sees one transaction (records and
-//! the keys' last-used times together) per interval instead of one per
-//! handful of records; an idle writer writes a new record at once.
+//! after its previous write (or until it holds [`BATCH`] records), so the
+//! store sees one transaction (records and the keys' last-used times
+//! together) per interval or per full batch instead of one per handful of
+//! records; an idle writer writes a new record at once.
 //!
 //! Invariant: submitting a record never blocks and never touches the store
 //! or the disk. On shutdown the writer drains the channel to the store, or to
