@@ -21,7 +21,7 @@ if ! curl -fsS "http://127.0.0.1:$MOCK_PORT/health" >/dev/null 2>&1; then
   "$SHARED_BENCH/mock/start.sh" "$MOCK_PORT"; started_mock=1
 fi
 pin=(); [ -n "$GW_CPUS" ] && pin=(taskset -c "$GW_CPUS")
-SENTINEL_BOOTSTRAP_TOKEN="$TOKEN" SENTINEL_LOG=error "${pin[@]}" "$ROOT/target/release/sentinel" serve --data-dir "$DATA" \
+SENTINEL_BOOTSTRAP_TOKEN="$TOKEN" SENTINEL_LOG=error "${pin[@]}" "${CARGO_TARGET_DIR:-$ROOT/target}/release/sentinel" serve --data-dir "$DATA" \
   --gateway-addr "127.0.0.1:$GW_PORT" --console-addr "127.0.0.1:$CONSOLE_PORT" >"$DATA/sentinel.log" 2>&1 &
 PID=$!
 cleanup() {

@@ -21,7 +21,7 @@ DATA="$(mktemp -d)"
 
 cd "$ROOT"
 cargo build --release --locked -p sentinel
-BIN="$ROOT/target/release/sentinel"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sentinel"
 
 pin=()
 [ -n "$GW_CPUS" ] && pin=(taskset -c "$GW_CPUS")

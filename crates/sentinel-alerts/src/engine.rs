@@ -519,7 +519,7 @@ impl Engine {
                 allow_private_network: destination.allow_private_network,
                 ..self.inner.deps.http.clone()
             };
-            let Ok(client) = http.build() else {
+            let Ok(client) = http.build_reqwest() else {
                 out.push(failed("could not build an HTTP client"));
                 continue;
             };

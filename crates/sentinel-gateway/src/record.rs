@@ -7,12 +7,17 @@
 //! answers again; the store ignores ids it already has, so a replay after a
 //! partial failure duplicates nothing.
 //!
+//! Under load the writer lets a batch fill for up to [`FLUSH_INTERVAL`]
+//! after its previous write (or until it holds [`BATCH`] records), so the
+//! store sees one transaction (records and the keys' last-used times
+//! together) per interval or per full batch instead of one per handful of
+//! records; an idle writer writes a new record at once.
+//!
 //! Invariant: submitting a record never blocks and never touches the store
 //! or the disk. On shutdown the writer drains the channel to the store, or to
 //! the spool if the store is down.
 
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -23,11 +28,14 @@ use std::{
 
 use sentinel_core::RequestRecord;
 use sentinel_store::Store;
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Records written per store call at most.
 const BATCH: usize = 500;
+/// Under load, how long after a write the next batch may wait to fill.
+/// Bounds how stale the store's view of recent requests is.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Store attempts for one batch before it is spooled.
 const ATTEMPTS: u32 = 3;
 /// How often spooled batches are retried.
@@ -150,13 +158,16 @@ impl Writer {
         let mut batch = Vec::with_capacity(BATCH);
         let mut replay = tokio::time::interval(REPLAY_EVERY);
         replay.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_write = Instant::now();
         loop {
             tokio::select! {
                 received = rx.recv_many(&mut batch, BATCH) => {
                     if received == 0 {
                         break; // every sender is gone
                     }
+                    fill(&mut rx, &mut batch, next_write, &shutdown).await;
                     self.write_or_spool(&mut batch, ATTEMPTS).await;
+                    next_write = Instant::now() + FLUSH_INTERVAL;
                 }
                 _ = replay.tick() => self.replay().await,
                 () = shutdown.cancelled() => break,
@@ -187,7 +198,6 @@ impl Writer {
                     self.stats
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    self.mark_used(batch).await;
                     batch.clear();
                     return;
                 }
@@ -260,21 +270,26 @@ impl Writer {
             }
         }
     }
+}
 
-    async fn mark_used(&self, batch: &[RequestRecord]) {
-        let mut latest: HashMap<&str, i64> = HashMap::new();
-        for record in batch {
-            if let Some(key) = &record.key_id {
-                let t = latest.entry(key).or_insert(record.time);
-                *t = (*t).max(record.time);
+/// Adds records that arrive until `deadline` to `batch`, up to [`BATCH`];
+/// returns at once when the deadline has passed, the batch is full, the
+/// channel is closed or shutdown begins.
+async fn fill(
+    rx: &mut mpsc::Receiver<RequestRecord>,
+    batch: &mut Vec<RequestRecord>,
+    deadline: Instant,
+    shutdown: &CancellationToken,
+) {
+    while batch.len() < BATCH && Instant::now() < deadline {
+        tokio::select! {
+            received = rx.recv_many(batch, BATCH - batch.len()) => {
+                if received == 0 {
+                    return;
+                }
             }
-        }
-        if latest.is_empty() {
-            return;
-        }
-        let used: Vec<(String, i64)> = latest.into_iter().map(|(k, t)| (k.to_owned(), t)).collect();
-        if let Err(error) = self.store.mark_keys_used(&used).await {
-            tracing::warn!(%error, "updating key last-used times failed");
+            () = tokio::time::sleep_until(deadline) => return,
+            () = shutdown.cancelled() => return,
         }
     }
 }
@@ -378,6 +393,29 @@ mod tests {
             .map(|r| r.id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_fills_until_the_deadline_only() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        for id in ["a", "b", "c"] {
+            tx.try_send(record(id)).unwrap();
+        }
+        // Past the deadline (an idle writer): nothing more is awaited.
+        let mut batch = vec![record("first")];
+        fill(&mut rx, &mut batch, Instant::now(), &shutdown).await;
+        assert_eq!(batch.len(), 1);
+        // Before it: what arrives meanwhile joins, then the deadline ends it.
+        let deadline = Instant::now() + FLUSH_INTERVAL;
+        fill(&mut rx, &mut batch, deadline, &shutdown).await;
+        assert_eq!(batch.len(), 4);
+        assert!(Instant::now() >= deadline);
+        // Shutdown ends the wait at once.
+        shutdown.cancel();
+        let far = Instant::now() + Duration::from_secs(3600);
+        fill(&mut rx, &mut batch, far, &shutdown).await;
+        assert!(Instant::now() < far);
     }
 
     #[tokio::test]

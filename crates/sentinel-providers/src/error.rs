@@ -63,30 +63,9 @@ impl ProviderError {
         )
     }
 
-    /// Classifies a reqwest error, dropping the URL from its text.
-    pub fn from_reqwest(error: reqwest::Error) -> Self {
-        let connect_timeout = error.is_connect() && error.is_timeout();
-        let kind = if error.is_timeout() {
-            ProviderErrorKind::Timeout
-        } else if error.is_connect() {
-            ProviderErrorKind::Connect
-        } else {
-            ProviderErrorKind::Protocol
-        };
-        let error = error.without_url();
-        let mut message = if connect_timeout {
-            "connect timeout: ".to_owned()
-        } else {
-            String::new()
-        };
-        message.push_str(&error.to_string());
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        Self::new(kind, message)
+    /// Classifies an HTTP client error (whose text never has the URL).
+    pub(crate) fn from_http(error: crate::http_client::HttpError) -> Self {
+        Self::new(error.kind(), error.to_string())
     }
 }
 

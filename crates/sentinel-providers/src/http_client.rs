@@ -3,13 +3,39 @@
 //! private, loopback, link-local and metadata addresses at connect time
 //! (so a public name that later resolves to an internal address — DNS
 //! rebinding — is still refused) unless the provider allows private networks.
+//!
+//! The client is hyper's pooled client with only what providers use on top
+//! (a `POST` builder, a read idle timeout, a bounded body reader): it is on
+//! every proxied request, so it carries no redirect, retry, proxy or
+//! cookie layers to begin with, rather than layers switched off.
+//!
+//! Invariants: [`HttpClient`] is only built by [`HttpSettings::build`];
+//! every connection to a host name goes through [`SafeResolver`]; nothing
+//! in this module follows a redirect or reads the environment.
 
-use std::{fmt, net::SocketAddr, sync::Arc, time::Duration};
-
-use futures_util::future::BoxFuture;
+use std::{
+    fmt,
+    future::Future as _,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, future::BoxFuture};
+use http_body::Body as _;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{
+        Client,
+        connect::{HttpConnector, dns::Name},
+    },
+    rt::{TokioExecutor, TokioTimer},
+};
+use url::Url;
 
 use crate::{ProviderError, ProviderErrorKind};
 
@@ -61,22 +87,31 @@ impl Default for HttpSettings {
     }
 }
 
-/// The resolver installed in every provider client.
+/// The resolver installed in every provider client: the lookup, then
+/// [`safe_addresses`]. The connector calls it for host names only (an IP
+/// literal in a base URL was judged by the config compiler).
+#[derive(Clone)]
 struct SafeResolver {
     allow_private_network: bool,
     lookup: Lookup,
 }
 
-impl reqwest::dns::Resolve for SafeResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+impl tower_service::Service<Name> for SafeResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let host = name.as_str().to_owned();
         let lookup = self.lookup.clone();
         let allow = self.allow_private_network;
         Box::pin(async move {
             let addrs = lookup(host.clone()).await?;
-            let safe = safe_addresses(&host, addrs, allow)?;
-            let addrs: reqwest::dns::Addrs = Box::new(safe.into_iter());
-            Ok(addrs)
+            Ok(safe_addresses(&host, addrs, allow)?.into_iter())
         })
     }
 }
@@ -113,25 +148,382 @@ pub(crate) fn safe_addresses(
 }
 
 impl HttpSettings {
-    /// Builds a client with redirects disabled (a redirect is an SSRF path)
-    /// and proxy environment variables ignored (they would silently reroute
-    /// traffic that carries provider credentials). Other outbound callers
-    /// (alert webhooks) use it too, for the same connect-time DNS checks.
-    pub fn build(&self) -> Result<reqwest::Client, reqwest::Error> {
+    /// Builds a client: hyper's pooled client over a connector that
+    /// resolves through [`SafeResolver`], with TCP_NODELAY and the connect
+    /// timeout, and TLS (rustls with the platform's verifier, ALPN h2 and
+    /// http/1.1) for `https` URLs. hyper's client never follows redirects
+    /// (a redirect is an SSRF path) and never reads proxy environment
+    /// variables (they would silently reroute traffic that carries provider
+    /// credentials).
+    pub(crate) fn build(&self) -> Result<HttpClient, HttpError> {
+        let mut http = HttpConnector::new_with_resolver(SafeResolver {
+            allow_private_network: self.allow_private_network,
+            lookup: self.lookup.clone(),
+        });
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|e| HttpError::build(format!("TLS verifier: {e}")))?;
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| HttpError::build(format!("TLS versions: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        // ALPN (h2, http/1.1) is set by the connector builder, which
+        // requires it empty here.
+        let connector = BoundedConnect {
+            inner: hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(http),
+            timeout: self.connect_timeout,
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .build(connector);
+        Ok(HttpClient {
+            client,
+            read_idle_timeout: self.read_idle_timeout,
+        })
+    }
+}
+
+/// The resolver of [`HttpSettings::build_reqwest`]: the same connect-time
+/// address checks as the providers' connector.
+struct ReqwestSafeResolver {
+    allow_private_network: bool,
+    lookup: Lookup,
+}
+
+impl reqwest::dns::Resolve for ReqwestSafeResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let lookup = self.lookup.clone();
+        let allow = self.allow_private_network;
+        Box::pin(async move {
+            let addrs = lookup(host.clone()).await?;
+            let safe = safe_addresses(&host, addrs, allow)?;
+            let addrs: reqwest::dns::Addrs = Box::new(safe.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+impl HttpSettings {
+    /// A reqwest client with the same protections, for Sentinel's other
+    /// outbound calls (alert webhooks): redirects disabled (a redirect is an
+    /// SSRF path), proxy environment variables ignored, and every resolved
+    /// address checked at connect (no DNS rebinding).
+    pub fn build_reqwest(&self) -> Result<reqwest::Client, reqwest::Error> {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(SafeResolver {
+            .dns_resolver(Arc::new(ReqwestSafeResolver {
                 allow_private_network: self.allow_private_network,
                 lookup: self.lookup.clone(),
             }))
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_idle_timeout)
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .tcp_nodelay(true)
             .build()
     }
+}
+
+type Connector = BoundedConnect;
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connector with the connect timeout around all of connecting (name
+/// resolution, TCP and the TLS handshake), not only the TCP connect the
+/// inner connector bounds.
+#[derive(Clone)]
+struct BoundedConnect {
+    inner: HttpsConnector,
+    timeout: Duration,
+}
+
+impl tower_service::Service<http::Uri> for BoundedConnect {
+    type Response = <HttpsConnector as tower_service::Service<http::Uri>>::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected,
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timeout",
+                )) as BoxError),
+            }
+        })
+    }
+}
+
+/// A provider's HTTP client: cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<Connector, Full<Bytes>>,
+    read_idle_timeout: Duration,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("read_idle_timeout", &self.read_idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A `POST` to `url`, sent by [`RequestBuilder::send`].
+    pub(crate) fn post(&self, url: Url) -> RequestBuilder {
+        RequestBuilder {
+            client: self.clone(),
+            url,
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+            invalid_header: false,
+        }
+    }
+}
+
+/// One request being put together; header values that do not parse make
+/// [`RequestBuilder::send`] fail without sending anything.
+pub(crate) struct RequestBuilder {
+    client: HttpClient,
+    url: Url,
+    headers: http::HeaderMap,
+    body: Bytes,
+    invalid_header: bool,
+}
+
+impl RequestBuilder {
+    /// Adds a header (appended: a name may repeat).
+    pub(crate) fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<http::HeaderName>,
+        V: TryInto<http::HeaderValue>,
+    {
+        match (name.try_into(), value.try_into()) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+            }
+            _ => self.invalid_header = true,
+        }
+        self
+    }
+
+    pub(crate) fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request and waits for the response head, at most the read
+    /// idle timeout (connecting is bounded by its own, shorter timeout).
+    pub(crate) async fn send(self) -> Result<Response, HttpError> {
+        if self.invalid_header {
+            return Err(HttpError::build("invalid header name or value".into()));
+        }
+        let uri: http::Uri = self
+            .url
+            .as_str()
+            .parse()
+            .map_err(|_| HttpError::build("the URL is not a valid URI".into()))?;
+        let mut request = http::Request::new(Full::new(self.body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.headers;
+        let idle = self.client.read_idle_timeout;
+        let response = tokio::time::timeout(idle, self.client.client.request(request))
+            .await
+            .map_err(|_| HttpError::timeout("no response head within the read timeout"))?
+            .map_err(HttpError::from_client)?;
+        Ok(Response {
+            response,
+            read_idle_timeout: idle,
+        })
+    }
+}
+
+/// A response whose head has arrived; the body is read through
+/// [`Response::bytes_stream`] (or [`read_capped`]).
+#[derive(Debug)]
+pub(crate) struct Response {
+    response: http::Response<Incoming>,
+    read_idle_timeout: Duration,
+}
+
+impl Response {
+    pub(crate) fn status(&self) -> http::StatusCode {
+        self.response.status()
+    }
+
+    pub(crate) fn headers(&self) -> &http::HeaderMap {
+        self.response.headers()
+    }
+
+    /// The announced body length, if any.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        http_body::Body::size_hint(self.response.body()).exact()
+    }
+
+    /// The body's data chunks as they arrive. A chunk that takes longer than
+    /// the read idle timeout ends the stream with a timeout error.
+    pub(crate) fn bytes_stream(self) -> BodyStream {
+        BodyStream {
+            body: self.response.into_body(),
+            idle: self.read_idle_timeout,
+            deadline: None,
+        }
+    }
+}
+
+/// See [`Response::bytes_stream`].
+pub(crate) struct BodyStream {
+    body: Incoming,
+    idle: Duration,
+    /// Armed while waiting for the next chunk; reset after each.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl futures_util::Stream for BodyStream {
+    type Item = Result<Bytes, HttpError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        this.deadline = None;
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                    Err(_trailers) => {}
+                },
+                Poll::Ready(Some(Err(error))) => {
+                    return Poll::Ready(Some(Err(HttpError::from_hyper(&error))));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {
+                    let idle = this.idle;
+                    let deadline = this
+                        .deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                    return match deadline.as_mut().poll(cx) {
+                        Poll::Ready(()) => {
+                            this.deadline = None;
+                            Poll::Ready(Some(Err(HttpError::timeout(
+                                "the response body stalled beyond the read timeout",
+                            ))))
+                        }
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Why an HTTP exchange failed, classified for [`ProviderError`]. Its text
+/// never contains the URL.
+#[derive(Debug)]
+pub struct HttpError {
+    kind: ProviderErrorKind,
+    message: String,
+}
+
+impl HttpError {
+    fn build(message: String) -> Self {
+        Self {
+            kind: ProviderErrorKind::Protocol,
+            message: format!("request could not be built: {message}"),
+        }
+    }
+
+    fn timeout(message: &str) -> Self {
+        Self {
+            kind: ProviderErrorKind::Timeout,
+            message: message.to_owned(),
+        }
+    }
+
+    fn from_client(error: hyper_util::client::legacy::Error) -> Self {
+        let timed_out = chain(&error).any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        });
+        let kind = if timed_out {
+            ProviderErrorKind::Timeout
+        } else if error.is_connect() {
+            ProviderErrorKind::Connect
+        } else {
+            ProviderErrorKind::Protocol
+        };
+        let mut message = if error.is_connect() {
+            if timed_out {
+                "connect timeout".to_owned()
+            } else {
+                "error connecting".to_owned()
+            }
+        } else {
+            "error sending request".to_owned()
+        };
+        for cause in chain(&error).skip(1) {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+        }
+        Self { kind, message }
+    }
+
+    fn from_hyper(error: &hyper::Error) -> Self {
+        let kind = if error.is_timeout() {
+            ProviderErrorKind::Timeout
+        } else {
+            ProviderErrorKind::Protocol
+        };
+        let mut message = "error reading the response body".to_owned();
+        for cause in chain(error) {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+        }
+        Self { kind, message }
+    }
+
+    /// Which class of failure this is.
+    pub fn kind(&self) -> ProviderErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// An error and its sources, outermost first.
+fn chain<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
 }
 
 /// How long the upstream asked callers to wait: `retry-after-ms` (Azure's
@@ -149,17 +541,14 @@ pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 }
 
 /// Reads a whole response body, refusing more than `limit` bytes.
-pub(crate) async fn read_capped(
-    response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, ProviderError> {
+pub(crate) async fn read_capped(response: Response, limit: usize) -> Result<Bytes, ProviderError> {
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
     let mut body = BytesMut::new();
     let mut chunks = response.bytes_stream();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(ProviderError::from_reqwest)?;
+        let chunk = chunk.map_err(ProviderError::from_http)?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }

@@ -127,3 +127,33 @@ async fn redirects_are_not_followed() {
     let response = provider.send(request()).await.unwrap();
     assert_eq!(response.status, 302);
 }
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_bounded_by_the_connect_timeout() {
+    // Accepts TCP connections and never answers the TLS handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let provider = ProviderRegistry::standard()
+        .build(
+            &provider_config(&format!("https://{addr}/v1"), true),
+            None,
+            &HttpSettings {
+                allow_private_network: true,
+                connect_timeout: std::time::Duration::from_millis(200),
+                ..HttpSettings::default()
+            },
+        )
+        .unwrap();
+    let error = tokio::time::timeout(std::time::Duration::from_secs(60), provider.send(request()))
+        .await
+        .expect("the handshake was not bounded by the connect timeout")
+        .unwrap_err();
+    assert_eq!(error.kind, ProviderErrorKind::Timeout, "{error}");
+    assert!(error.message.contains("connect timeout"), "{error}");
+}

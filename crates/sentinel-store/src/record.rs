@@ -3,14 +3,24 @@
 //! filters use; `provider`, `policy_decision` and `latency_ms` are generated
 //! from the JSON by the database (migration 0004), so inserts never name
 //! them.
+//!
+//! Writes come in batches from the gateway's record writer (hundreds of
+//! records per call under load), so the insert path is shaped for them: one
+//! transaction per batch, which also advances the keys' last-used times;
+//! multi-row INSERTs of a few fixed sizes, so every statement text recurs
+//! and stays in the connection's prepared-statement cache.
+
+use std::collections::HashMap;
 
 use sentinel_core::RequestRecord;
 
 use crate::{Store, StoreError, backend::with_pool};
 
-/// Records per INSERT statement (10 parameters each; well under SQLite's
-/// 32766-parameter limit and PostgreSQL's 65535).
-const ROWS_PER_STATEMENT: usize = 200;
+/// Records per INSERT statement at most (10 parameters each: well under
+/// SQLite's 32766-parameter limit and PostgreSQL's 65535). A power of two:
+/// the remainder of a batch is sent in power-of-two chunks, so at most
+/// nine statement texts ever exist.
+const ROWS_PER_STATEMENT: usize = 256;
 
 /// Filters for [`Store::search_records`].
 #[derive(Debug, Clone, Default)]
@@ -47,8 +57,10 @@ pub struct RecordPage {
 }
 
 impl Store {
-    /// Inserts records in multi-row statements. A record whose id is already
-    /// stored is skipped, so replaying a batch never duplicates.
+    /// Inserts records and advances the last-used time of the keys they
+    /// name, in one transaction. A record whose id is already stored is
+    /// skipped, so replaying a batch never duplicates; a key's last-used
+    /// time never moves backwards.
     pub async fn insert_records(&self, records: &[RequestRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
@@ -59,17 +71,21 @@ impl Store {
                 serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             );
         }
+        let used = keys_used(records);
         let _serial = self.write_guard().await;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_statement()).await?;
-            for (chunk, texts) in records
-                .chunks(ROWS_PER_STATEMENT)
-                .zip(texts.chunks(ROWS_PER_STATEMENT))
-            {
+            // The JSON texts move into the statements' arguments (a borrowed
+            // `&str` would be copied once more).
+            let mut texts = texts.into_iter();
+            let mut at = 0;
+            for len in statement_sizes(records.len()) {
+                let rows = records[at..at + len].iter().zip(texts.by_ref().take(len));
+                at += len;
                 let mut builder = sqlx::QueryBuilder::new(
                     "INSERT INTO request_records (id, org_id, time, env_id, app_id, key_id, status, error_code, requested_model, record) ",
                 );
-                builder.push_values(chunk.iter().zip(texts), |mut row, (r, text)| {
+                builder.push_values(rows, |mut row, (r, text)| {
                     row.push_bind(r.id.as_str())
                         .push_bind(r.org_id.as_str())
                         .push_bind(r.time)
@@ -79,10 +95,18 @@ impl Store {
                         .push_bind(i64::from(r.status))
                         .push_bind(r.error_code.as_deref())
                         .push_bind(r.requested_model.as_deref())
-                        .push_bind(text.as_str());
+                        .push_bind(text);
                 });
                 builder.push(" ON CONFLICT (id) DO NOTHING");
                 builder.build().execute(&mut *tx).await?;
+            }
+            for ((org_id, key_id), time) in &used {
+                sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3 AND (last_used_at IS NULL OR last_used_at < $1)")
+                    .bind(time)
+                    .bind(org_id)
+                    .bind(key_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });
@@ -110,6 +134,11 @@ impl Store {
 
     /// Records matching `filter`, newest first (ids are UUIDv7, so id order
     /// is arrival order), one page at a time.
+    ///
+    /// Only the filters given become conditions, so the planner sees plain
+    /// equalities: a search by environment walks `(org_id, env_id, id)`,
+    /// any other the `(org_id, id)` index, newest first, until the page is
+    /// full.
     pub async fn search_records(
         &self,
         org_id: &str,
@@ -117,31 +146,55 @@ impl Store {
     ) -> Result<RecordPage, StoreError> {
         let limit = filter.limit.clamp(1, 500);
         let rows: Vec<(String, String)> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, record FROM request_records WHERE org_id = $1
-                   AND ($2 IS NULL OR env_id = $2) AND ($3 IS NULL OR app_id = $3) AND ($4 IS NULL OR key_id = $4)
-                   AND ($5 IS NULL OR status = $5) AND ($6 IS NULL OR error_code = $6) AND ($7 IS NULL OR requested_model = $7)
-                   AND ($8 IS NULL OR time >= $8) AND ($9 IS NULL OR time < $9) AND ($10 IS NULL OR id < $10)
-                   AND ($12 IS NULL OR provider = $12) AND ($13 IS NULL OR policy_decision = $13)
-                   AND ($14 IS NULL OR latency_ms >= $14)
-                 ORDER BY id DESC LIMIT $11",
-            )
-            .bind(org_id)
-            .bind(filter.env_id.as_deref())
-            .bind(filter.app_id.as_deref())
-            .bind(filter.key_id.as_deref())
-            .bind(filter.status.map(i64::from))
-            .bind(filter.error_code.as_deref())
-            .bind(filter.model.as_deref())
-            .bind(filter.since)
-            .bind(filter.until)
-            .bind(filter.cursor.as_deref())
-            .bind(i64::from(limit) + 1)
-            .bind(filter.provider.as_deref())
-            .bind(filter.policy_decision.as_deref())
-            .bind(filter.min_latency_ms)
-            .fetch_all(pool)
-            .await?
+            let mut query =
+                sqlx::QueryBuilder::new("SELECT id, record FROM request_records WHERE org_id = ");
+            query.push_bind(org_id);
+            if let Some(env_id) = &filter.env_id {
+                query.push(" AND env_id = ").push_bind(env_id.as_str());
+            }
+            if let Some(app_id) = &filter.app_id {
+                query.push(" AND app_id = ").push_bind(app_id.as_str());
+            }
+            if let Some(key_id) = &filter.key_id {
+                query.push(" AND key_id = ").push_bind(key_id.as_str());
+            }
+            if let Some(status) = filter.status {
+                query.push(" AND status = ").push_bind(i64::from(status));
+            }
+            if let Some(error_code) = &filter.error_code {
+                query
+                    .push(" AND error_code = ")
+                    .push_bind(error_code.as_str());
+            }
+            if let Some(model) = &filter.model {
+                query
+                    .push(" AND requested_model = ")
+                    .push_bind(model.as_str());
+            }
+            if let Some(since) = filter.since {
+                query.push(" AND time >= ").push_bind(since);
+            }
+            if let Some(until) = filter.until {
+                query.push(" AND time < ").push_bind(until);
+            }
+            if let Some(provider) = &filter.provider {
+                query.push(" AND provider = ").push_bind(provider.as_str());
+            }
+            if let Some(decision) = &filter.policy_decision {
+                query
+                    .push(" AND policy_decision = ")
+                    .push_bind(decision.as_str());
+            }
+            if let Some(min) = filter.min_latency_ms {
+                query.push(" AND latency_ms >= ").push_bind(min);
+            }
+            if let Some(cursor) = &filter.cursor {
+                query.push(" AND id < ").push_bind(cursor.as_str());
+            }
+            query
+                .push(" ORDER BY id DESC LIMIT ")
+                .push_bind(i64::from(limit) + 1);
+            query.build_query_as().fetch_all(pool).await?
         });
         let more = rows.len() > limit as usize;
         let mut records = Vec::with_capacity(rows.len().min(limit as usize));
@@ -189,5 +242,72 @@ impl Store {
                 .rows_affected()
         });
         Ok(deleted)
+    }
+}
+
+/// The latest time each (organization, key) was used in `records`.
+fn keys_used(records: &[RequestRecord]) -> HashMap<(&str, &str), i64> {
+    let mut used: HashMap<(&str, &str), i64> = HashMap::new();
+    for record in records {
+        if let Some(key) = &record.key_id {
+            let time = used
+                .entry((record.org_id.as_str(), key.as_str()))
+                .or_insert(record.time);
+            *time = (*time).max(record.time);
+        }
+    }
+    used
+}
+
+/// Rows per INSERT statement for `n` records: full statements, then the
+/// remainder's binary digits, largest first (e.g. 300 → 256, 32, 8, 4).
+fn statement_sizes(n: usize) -> impl Iterator<Item = usize> {
+    let full = n / ROWS_PER_STATEMENT;
+    let rest = n % ROWS_PER_STATEMENT;
+    std::iter::repeat_n(ROWS_PER_STATEMENT, full).chain(
+        (0..ROWS_PER_STATEMENT.trailing_zeros())
+            .rev()
+            .map(|bit| 1 << bit)
+            .filter(move |size| rest & size != 0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_cover_the_batch_in_a_few_fixed_sizes() {
+        for n in [0, 1, 7, 255, 256, 257, 300, 1000] {
+            let sizes: Vec<usize> = statement_sizes(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n, "{n}: {sizes:?}");
+            assert!(
+                sizes
+                    .iter()
+                    .all(|s| s.is_power_of_two() && *s <= ROWS_PER_STATEMENT)
+            );
+        }
+        assert_eq!(statement_sizes(300).collect::<Vec<_>>(), [256, 32, 8, 4]);
+    }
+
+    #[test]
+    fn the_latest_use_of_each_key_counts() {
+        let record = |org: &str, key: Option<&str>, time| RequestRecord {
+            org_id: org.into(),
+            key_id: key.map(Into::into),
+            time,
+            ..RequestRecord::default()
+        };
+        let records = [
+            record("o", Some("k"), 5),
+            record("o", Some("k"), 9),
+            record("o", Some("k"), 7),
+            record("o", None, 20),
+            record("p", Some("k"), 1),
+        ];
+        let used = keys_used(&records);
+        assert_eq!(used.len(), 2);
+        assert_eq!(used[&("o", "k")], 9);
+        assert_eq!(used[&("p", "k")], 1);
     }
 }

@@ -275,6 +275,24 @@ async fn keys_are_stored_and_revoked(f: Fixture) {
             .last_used_at,
         Some(70)
     );
+    // Writing request records advances the key's last use in the same
+    // transaction: never backwards, never another organization's key.
+    let other = s.ensure_org("other").await.unwrap();
+    let mut used = record(&org.id, "r-used-1", &env.id, 200, 90);
+    used.key_id = Some("k1".into());
+    let mut older = record(&org.id, "r-used-2", &env.id, 200, 60);
+    older.key_id = Some("k1".into());
+    let mut foreign = record(&other.id, "r-used-3", &env.id, 200, 500);
+    foreign.key_id = Some("k1".into());
+    s.insert_records(&[used, older, foreign]).await.unwrap();
+    assert_eq!(
+        s.get_key(&org.id, "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(90)
+    );
 }
 
 async fn secrets_are_sealed_versioned_and_bound(f: Fixture) {

@@ -249,7 +249,7 @@ struct Anthropic {
     /// The configured `anthropic-beta` names, comma-separated.
     beta: Option<String>,
     default_max_tokens: u64,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
 }
 
 impl std::fmt::Debug for Anthropic {
@@ -326,7 +326,7 @@ fn merged_beta(
 impl Anthropic {
     /// A POST to the Messages endpoint with Sentinel's credential, the
     /// version and the configured headers (no beta, no body).
-    fn post(&self, stream: bool) -> reqwest::RequestBuilder {
+    fn post(&self, stream: bool) -> crate::http_client::RequestBuilder {
         let mut builder = self
             .client
             .post(self.messages_url.clone())
@@ -358,7 +358,7 @@ impl Anthropic {
         if let Some(beta) = beta {
             builder = builder.header("anthropic-beta", beta);
         }
-        let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
+        let response = builder.send().await.map_err(ProviderError::from_http)?;
         let status = response.status().as_u16();
         let upstream_request_id = request_id(&response);
         if !(200..300).contains(&status) {
@@ -379,7 +379,7 @@ impl Anthropic {
                 upstream_request_id,
                 retry_after: None,
                 body: UpstreamBody::Stream(Box::pin(
-                    response.bytes_stream().map_err(ProviderError::from_reqwest),
+                    response.bytes_stream().map_err(ProviderError::from_http),
                 )),
             });
         }
@@ -389,7 +389,7 @@ impl Anthropic {
 }
 
 /// Anthropic's `request-id` header.
-fn request_id(response: &reqwest::Response) -> Option<String> {
+fn request_id(response: &crate::http_client::Response) -> Option<String> {
     response
         .headers()
         .get("request-id")
@@ -397,7 +397,7 @@ fn request_id(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn is_event_stream(response: &reqwest::Response) -> bool {
+fn is_event_stream(response: &crate::http_client::Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -444,7 +444,7 @@ impl Provider for Anthropic {
         if let Some(beta) = &self.beta {
             builder = builder.header("anthropic-beta", beta.as_str());
         }
-        let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
+        let response = builder.send().await.map_err(ProviderError::from_http)?;
         let status = response.status().as_u16();
         let upstream_request_id = request_id(&response);
         if !(200..300).contains(&status) {
@@ -460,7 +460,7 @@ impl Provider for Anthropic {
                     "anthropic answered a stream request without an event stream",
                 ));
             }
-            let upstream = Box::pin(response.bytes_stream().map_err(ProviderError::from_reqwest));
+            let upstream = Box::pin(response.bytes_stream().map_err(ProviderError::from_http));
             let translator = stream::ChunkTranslator::new(include_usage, now_secs());
             return Ok(UpstreamResponse {
                 status,

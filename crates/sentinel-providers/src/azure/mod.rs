@@ -219,7 +219,7 @@ struct AzureOpenAi {
     options: AzureOptions,
     auth: (HeaderName, HeaderValue),
     headers: Vec<(HeaderName, HeaderValue)>,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
 }
 
 impl std::fmt::Debug for AzureOpenAi {

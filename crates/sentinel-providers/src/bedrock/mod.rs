@@ -165,7 +165,7 @@ struct Bedrock {
     region: String,
     credentials: AwsCredentials,
     headers: Vec<(HeaderName, HeaderValue)>,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
 }
 
 impl std::fmt::Debug for Bedrock {
@@ -225,7 +225,7 @@ impl Bedrock {
             )
         };
         let mut headers = Vec::with_capacity(signed.len() + 1);
-        // reqwest sets `host` itself from the URL, to the same value.
+        // hyper sets `host` itself from the URL, to the same value.
         for (name, value) in signed.into_iter().filter(|(n, _)| n != "host") {
             let mut value = HeaderValue::try_from(value).map_err(|_| header_error())?;
             if name == "x-amz-security-token" {
@@ -307,7 +307,7 @@ impl Provider for Bedrock {
             .body(body)
             .send()
             .await
-            .map_err(ProviderError::from_reqwest)?;
+            .map_err(ProviderError::from_http)?;
 
         let status = response.status().as_u16();
         let header_text = |name: &str| {
@@ -345,7 +345,7 @@ impl Provider for Bedrock {
                 chat.model.clone(),
                 chat.include_usage(),
             );
-            let upstream = Box::pin(response.bytes_stream().map_err(ProviderError::from_reqwest));
+            let upstream = Box::pin(response.bytes_stream().map_err(ProviderError::from_http));
             return Ok(UpstreamResponse {
                 status,
                 content_type: Some("text/event-stream".into()),

@@ -135,7 +135,7 @@ struct Gemini {
     base: Url,
     api_key: HeaderValue,
     headers: Vec<(HeaderName, HeaderValue)>,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
 }
 
 impl std::fmt::Debug for Gemini {
@@ -156,7 +156,7 @@ impl Gemini {
         )
     }
 
-    fn post(&self, url: Url) -> reqwest::RequestBuilder {
+    fn post(&self, url: Url) -> crate::http_client::RequestBuilder {
         let mut builder = self
             .client
             .post(url)
@@ -212,10 +212,10 @@ impl Provider for Gemini {
 
 /// Sends `body` as JSON.
 pub(crate) async fn post_json(
-    builder: reqwest::RequestBuilder,
+    builder: crate::http_client::RequestBuilder,
     body: &impl Serialize,
     stream: bool,
-) -> Result<reqwest::Response, ProviderError> {
+) -> Result<crate::http_client::Response, ProviderError> {
     let body = serde_json::to_vec(body).map_err(|e| {
         ProviderError::new(
             ProviderErrorKind::InvalidRequest,
@@ -235,7 +235,7 @@ pub(crate) async fn post_json(
         .body(body)
         .send()
         .await
-        .map_err(ProviderError::from_reqwest)
+        .map_err(ProviderError::from_http)
 }
 
 /// A whole upstream answer.
@@ -253,7 +253,9 @@ impl Answer {
 }
 
 /// Reads a whole (bounded) answer.
-pub(crate) async fn read_answer(response: reqwest::Response) -> Result<Answer, ProviderError> {
+pub(crate) async fn read_answer(
+    response: crate::http_client::Response,
+) -> Result<Answer, ProviderError> {
     let status = response.status().as_u16();
     let retry_after = crate::http_client::retry_after(response.headers());
     Ok(Answer {
@@ -290,14 +292,14 @@ pub(crate) fn error_answer(answer: &Answer) -> UpstreamResponse {
 
 /// Translates a `generateContent` / `streamGenerateContent` answer.
 pub(crate) async fn chat_answer(
-    response: reqwest::Response,
+    response: crate::http_client::Response,
     context: ChatContext,
     stream: bool,
 ) -> Result<UpstreamResponse, ProviderError> {
     let status = response.status().as_u16();
     if stream && (200..300).contains(&status) {
         let upstream: crate::ByteStream =
-            Box::pin(response.bytes_stream().map_err(ProviderError::from_reqwest));
+            Box::pin(response.bytes_stream().map_err(ProviderError::from_http));
         return Ok(UpstreamResponse {
             status,
             content_type: Some("text/event-stream".into()),

@@ -105,7 +105,7 @@ struct OpenAi {
     embeddings_url: Url,
     auth: Option<HeaderValue>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
 }
 
 impl std::fmt::Debug for OpenAi {
@@ -146,11 +146,11 @@ impl Provider for OpenAi {
 /// stream or a complete answer, plus the provider's extra headers. The caller
 /// adds its credential.
 pub(crate) fn json_post(
-    client: &reqwest::Client,
+    client: &crate::http_client::HttpClient,
     url: &Url,
     request: &UpstreamRequest,
     extra_headers: &[(HeaderName, HeaderValue)],
-) -> reqwest::RequestBuilder {
+) -> crate::http_client::RequestBuilder {
     let mut builder = client
         .post(url.clone())
         .header(header::CONTENT_TYPE, "application/json")
@@ -209,11 +209,11 @@ fn invalid(config: &ProviderConfig, message: String) -> BuildError {
 /// bounded. The upstream request id is the first of `request_id_headers`
 /// present.
 pub(crate) async fn forward(
-    builder: reqwest::RequestBuilder,
+    builder: crate::http_client::RequestBuilder,
     stream: bool,
     request_id_headers: &[&str],
 ) -> Result<UpstreamResponse, ProviderError> {
-    let response = builder.send().await.map_err(ProviderError::from_reqwest)?;
+    let response = builder.send().await.map_err(ProviderError::from_http)?;
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -234,7 +234,7 @@ pub(crate) async fn forward(
     let body = if stream && (200..300).contains(&status) && is_event_stream {
         use futures_util::TryStreamExt;
         UpstreamBody::Stream(Box::pin(
-            response.bytes_stream().map_err(ProviderError::from_reqwest),
+            response.bytes_stream().map_err(ProviderError::from_http),
         ))
     } else {
         UpstreamBody::Full(read_capped(response, MAX_RESPONSE_BYTES).await?)

@@ -232,7 +232,7 @@ struct Vertex {
     model_prefix: String,
     tokens: TokenSource,
     headers: Vec<(HeaderName, HeaderValue)>,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
 }
 
 impl std::fmt::Debug for Vertex {
@@ -251,7 +251,7 @@ impl Vertex {
         model: &str,
         method: &str,
         stream: bool,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+    ) -> Result<crate::http_client::RequestBuilder, ProviderError> {
         let url = gemini::join(
             &self.base,
             &format!("{}/{model}:{method}", self.model_prefix),

@@ -147,7 +147,7 @@ struct Token {
 pub(crate) struct TokenSource {
     account: ServiceAccount,
     token_url: Url,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
     cached: Mutex<Option<Token>>,
     refresh: tokio::sync::Mutex<()>,
 }
@@ -177,7 +177,11 @@ struct TokenError {
 }
 
 impl TokenSource {
-    pub(crate) fn new(account: ServiceAccount, token_url: Url, client: reqwest::Client) -> Self {
+    pub(crate) fn new(
+        account: ServiceAccount,
+        token_url: Url,
+        client: crate::http_client::HttpClient,
+    ) -> Self {
         Self {
             account,
             token_url,
@@ -240,7 +244,7 @@ impl TokenSource {
             .send()
             .await
             .map_err(|e| {
-                let e = ProviderError::from_reqwest(e);
+                let e = ProviderError::from_http(e);
                 ProviderError::new(e.kind, format!("vertex token endpoint: {}", e.message))
             })?;
         let status = response.status().as_u16();
