@@ -275,40 +275,69 @@ fn check_base_url(
             return None;
         }
     };
-    if !matches!(url.scheme(), "http" | "https") {
-        fail(format!(
-            "scheme {:?} is not supported; use https (or http)",
-            url.scheme()
-        ));
-    } else {
-        if url.host().is_none() {
-            fail("the URL has no host".to_owned());
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            fail(
-                "must not contain a user name or password; store credentials as a secret and use `credential`"
-                    .to_owned(),
-            );
-        }
-        if url.query().is_some() {
-            fail("must not have a query string (`?…`)".to_owned());
-        }
-        if url.fragment().is_some() {
-            fail("must not have a fragment (`#…`)".to_owned());
-        }
-        if !raw.allow_private_network
-            && let Some(message) = refused_host(&url)
-        {
-            fail(message);
-        }
-        if protected && url.scheme() == "http" && !raw.allow_http {
-            fail(
-                "plain http is refused in a protected environment; use https or set allow_http: true"
-                    .to_owned(),
-            );
-        }
+    for message in endpoint_problems(
+        &url,
+        &EndpointRules {
+            allow_private_network: raw.allow_private_network,
+            allow_http: raw.allow_http,
+            protected,
+            allow_query: false,
+            userinfo_hint: "store credentials as a secret and use `credential`",
+        },
+    ) {
+        fail(message);
     }
     (errors.len() == before).then_some(url)
+}
+
+/// What an outbound endpoint URL (a provider's base URL, an alert
+/// destination) must satisfy besides parsing.
+pub(crate) struct EndpointRules<'a> {
+    pub(crate) allow_private_network: bool,
+    pub(crate) allow_http: bool,
+    pub(crate) protected: bool,
+    pub(crate) allow_query: bool,
+    /// Where credentials belong instead of the URL's user info.
+    pub(crate) userinfo_hint: &'a str,
+}
+
+/// Every rule `url` breaks, as messages (never echoing the URL). A scheme
+/// other than http(s) is the only problem reported when present.
+pub(crate) fn endpoint_problems(url: &Url, rules: &EndpointRules<'_>) -> Vec<String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return vec![format!(
+            "scheme {:?} is not supported; use https (or http)",
+            url.scheme()
+        )];
+    }
+    let mut problems = Vec::new();
+    if url.host().is_none() {
+        problems.push("the URL has no host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        problems.push(format!(
+            "must not contain a user name or password; {}",
+            rules.userinfo_hint
+        ));
+    }
+    if !rules.allow_query && url.query().is_some() {
+        problems.push("must not have a query string (`?…`)".to_owned());
+    }
+    if url.fragment().is_some() {
+        problems.push("must not have a fragment (`#…`)".to_owned());
+    }
+    if !rules.allow_private_network
+        && let Some(message) = refused_host(url)
+    {
+        problems.push(message);
+    }
+    if rules.protected && url.scheme() == "http" && !rules.allow_http {
+        problems.push(
+            "plain http is refused in a protected environment; use https or set allow_http: true"
+                .to_owned(),
+        );
+    }
+    problems
 }
 
 fn check_credential(

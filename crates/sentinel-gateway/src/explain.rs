@@ -178,15 +178,13 @@ fn limit_view(
     demand: sentinel_limits::Demand,
 ) -> LimitView {
     let used = usage.map_or(0, |u| u.used);
-    let (limit_text, passed) = match charge.limit {
-        Limit::RequestsPerMinute(n) => (format!("{n} requests/min"), used.saturating_add(1) <= n),
-        Limit::TokensPerMinute(n) => (
-            format!("{n} tokens/min"),
-            used.saturating_add(demand.tokens) <= n,
-        ),
-        Limit::Concurrency(n) => (format!("{n} in flight"), used.saturating_add(1) <= n),
-        Limit::SpendPerDay(n) => (format!("{}/day (UTC)", usd(n)), used < n),
-        Limit::SpendPerMonth(n) => (format!("{}/month (UTC)", usd(n)), used < n),
+    let passed = charge.limit.admits(used, demand);
+    let limit_text = match charge.limit {
+        Limit::RequestsPerMinute(n) => format!("{n} requests/min"),
+        Limit::TokensPerMinute(n) => format!("{n} tokens/min"),
+        Limit::Concurrency(n) => format!("{n} in flight"),
+        Limit::SpendPerDay(n) => format!("{}/day (UTC)", usd(n)),
+        Limit::SpendPerMonth(n) => format!("{}/month (UTC)", usd(n)),
     };
     let used_text = match charge.limit {
         Limit::SpendPerDay(_) | Limit::SpendPerMonth(_) => format!("{} used", usd(used)),

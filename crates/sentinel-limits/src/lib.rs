@@ -70,6 +70,15 @@ pub enum Limit {
     SpendPerMonth(u64),
 }
 
+impl Limit {
+    /// Whether a request with `demand` would be admitted while `used` of
+    /// this limit is in use: the rule every back end applies.
+    pub fn admits(self, used: u64, demand: Demand) -> bool {
+        let kind = rules::CounterKind::of(self);
+        rules::Fit::of(kind).fits(used, rules::limit_value(self), kind.amount(demand))
+    }
+}
+
 /// One counter a request touches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge {

@@ -63,6 +63,36 @@ impl CounterKind {
     }
 }
 
+/// How a request fits under a limit: the admission rule every back end
+/// applies (the Redis script mirrors it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fit {
+    /// Rates: the total with this request stays within the limit.
+    Total,
+    /// Concurrency: one more request in flight stays within the limit.
+    OneMore,
+    /// Spend: something is left (the overshoot is at most one request).
+    AnyLeft,
+}
+
+impl Fit {
+    pub(crate) fn of(kind: CounterKind) -> Self {
+        match kind {
+            CounterKind::Requests | CounterKind::Tokens => Self::Total,
+            CounterKind::Concurrency => Self::OneMore,
+            CounterKind::SpendDay | CounterKind::SpendMonth => Self::AnyLeft,
+        }
+    }
+
+    pub(crate) fn fits(self, used: u64, limit: u64, amount: u64) -> bool {
+        match self {
+            Self::Total => used.saturating_add(amount) <= limit,
+            Self::OneMore => used.saturating_add(1) <= limit,
+            Self::AnyLeft => used < limit,
+        }
+    }
+}
+
 /// The numeric value of a limit, in its unit.
 pub(crate) fn limit_value(limit: Limit) -> u64 {
     match limit {
@@ -155,12 +185,12 @@ impl Observed {
 
     /// Whether a request taking `amount` fits under `limit`.
     pub(crate) fn admits(&self, limit: u64, amount: u64) -> bool {
-        let used = self.used();
-        match self {
-            Self::Rate { .. } => used.saturating_add(amount) <= limit,
-            Self::Concurrency { .. } => used.saturating_add(1) <= limit,
-            Self::Spend { .. } => used < limit,
-        }
+        let rule = match self {
+            Self::Rate { .. } => Fit::Total,
+            Self::Concurrency { .. } => Fit::OneMore,
+            Self::Spend { .. } => Fit::AnyLeft,
+        };
+        rule.fits(self.used(), limit, amount)
     }
 
     /// Seconds after which a request taking `amount` can fit under `limit`,

@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use sentinel_core::Name;
 use url::Url;
 
-use super::{CompileContext, check_credential};
+use super::{CompileContext, EndpointRules, check_credential, endpoint_problems};
 use crate::alert::{AlertDestination, AlertRule, Alerts, DestinationKind, DestinationUrl, Signal};
 use crate::document::{RawAlertDestination, RawAlertRule};
 use crate::error::ConfigError;
-use crate::safety::refused_host;
 
 /// Rules a document may hold.
 const MAX_RULES: usize = 100;
@@ -305,32 +304,17 @@ fn check_url(
         );
         return None;
     };
-    if !matches!(url.scheme(), "http" | "https") {
-        fail(format!(
-            "scheme {:?} is not supported; use https (or http)",
-            url.scheme()
-        ));
-        return None;
-    }
-    if url.host().is_none() {
-        fail("the URL has no host".to_owned());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        fail("must not contain a user name or password; keep a URL with credentials in a secret (url: secret:NAME)".to_owned());
-    }
-    if url.fragment().is_some() {
-        fail("must not have a fragment (`#…`)".to_owned());
-    }
-    if !raw.allow_private_network
-        && let Some(message) = refused_host(&url)
-    {
+    for message in endpoint_problems(
+        &url,
+        &EndpointRules {
+            allow_private_network: raw.allow_private_network,
+            allow_http: raw.allow_http,
+            protected,
+            allow_query: true,
+            userinfo_hint: "keep a URL with credentials in a secret (url: secret:NAME)",
+        },
+    ) {
         fail(message);
-    }
-    if protected && url.scheme() == "http" && !raw.allow_http {
-        fail(
-            "plain http is refused in a protected environment; use https or set allow_http: true"
-                .to_owned(),
-        );
     }
     (errors.len() == before).then_some(url)
 }

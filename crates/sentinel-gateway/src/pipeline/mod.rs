@@ -266,7 +266,9 @@ async fn run(
     })?;
     record.requested_model = Some(request.model.clone());
     record.stream = request.stream;
-    record.max_tokens = policy::requested_max_tokens(&request).and_then(|n| i64::try_from(n).ok());
+    // Read once: the record, the rules and the reservation all use it.
+    let max_tokens = policy::requested_max_tokens(&request);
+    record.max_tokens = max_tokens.and_then(|n| i64::try_from(n).ok());
 
     // policy: rules, then content
     let api = ingress.policy_api();
@@ -314,7 +316,7 @@ async fn run(
     let grant = if applicable.is_empty() {
         policy::Grant::default()
     } else {
-        let demand = policy::demand(&applicable, api, &request, route);
+        let demand = policy::demand(&applicable, api, &request, max_tokens, route);
         policy::admit(
             gw,
             &applicable,

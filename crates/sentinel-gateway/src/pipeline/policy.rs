@@ -224,7 +224,8 @@ pub(crate) fn check_rules(
     let facts = RequestFacts {
         api,
         model: &request.model,
-        max_tokens: requested_max_tokens(request),
+        // Read from the body once, when the record was filled in.
+        max_tokens: record.max_tokens.and_then(|n| u64::try_from(n).ok()),
         body_bytes: request.original().len() as u64,
         source_ip,
         has_header: &has_header,
@@ -285,13 +286,14 @@ pub(crate) fn demand(
     applicable: &Applicable<'_>,
     api: Api,
     request: &ModelRequest,
+    max_tokens: Option<u64>,
     route: &Route,
 ) -> Demand {
     estimate(
         applicable,
         api,
         request.original().len() as u64,
-        requested_max_tokens(request),
+        max_tokens,
         request.u64_field("n").unwrap_or(1),
         Some(route),
     )
