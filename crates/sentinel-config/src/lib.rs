@@ -43,4 +43,4 @@ pub use env::{
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};
-pub use server::{ENV_VARS, LogFormat, ServerConfig, redact_url};
+pub use server::{ENV_VARS, LogFormat, ServerConfig, TlsCertConfig, redact_url};

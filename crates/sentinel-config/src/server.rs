@@ -84,6 +84,30 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// How often alert rules are evaluated, in milliseconds.
     pub alert_interval_ms: u64,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` headers are believed. Empty: believe no one.
+    pub trusted_proxies: Vec<String>,
+    /// Certificates for the gateway listener to terminate TLS itself, chosen
+    /// by SNI; empty serves plain HTTP.
+    pub gateway_tls: Vec<TlsCertConfig>,
+    /// Certificates for the console listener, as `gateway_tls`.
+    pub console_tls: Vec<TlsCertConfig>,
+    /// How often certificate files are checked for changes, in seconds.
+    pub tls_reload_s: u64,
+}
+
+/// One certificate a listener serves, and the domains it serves it for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCertConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Host names (`api.example.com`, `*.example.com`) this certificate
+    /// serves; the first entry is also the default for clients without SNI.
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +129,10 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             log_format: LogFormat::Auto,
             alert_interval_ms: 10_000,
+            trusted_proxies: Vec::new(),
+            gateway_tls: Vec::new(),
+            console_tls: Vec::new(),
+            tls_reload_s: 10,
         }
     }
 }
@@ -128,6 +156,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_MAX_CONNECTIONS", "max_connections"),
     ("SENTINEL_LOG_FORMAT", "log_format"),
     ("SENTINEL_ALERT_INTERVAL_MS", "alert_interval_ms"),
+    ("SENTINEL_TRUSTED_PROXIES", "trusted_proxies"),
+    ("SENTINEL_TLS_RELOAD_S", "tls_reload_s"),
 ];
 
 impl ServerConfig {
@@ -198,16 +228,28 @@ impl ServerConfig {
             .check()
             .into_iter()
             .map(|e| {
-                match ENV_VARS
-                    .iter()
-                    .find(|(var, field)| *field == e.path && lookup(var).is_some())
-                {
+                match ENV_VARS.iter().find(|(var, field)| {
+                    let of_field = e.path == *field
+                        || e.path
+                            .strip_prefix(field)
+                            .is_some_and(|i| i.starts_with('['));
+                    of_field && lookup(var).is_some()
+                }) {
                     Some((var, _)) => ConfigError::new(*var, e.message),
                     None => e,
                 }
             })
             .collect();
         ConfigErrors::new(problems).into_result()
+    }
+
+    /// The trusted proxies as networks (checked when the config was loaded;
+    /// anything unparsable is left out).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_network(p))
+            .collect()
     }
 
     fn set(&mut self, var: &str, value: &str) -> Result<(), String> {
@@ -243,6 +285,15 @@ impl ServerConfig {
                     .map_err(|_| format!("{value} is too large"))?;
             }
             "SENTINEL_ALERT_INTERVAL_MS" => self.alert_interval_ms = number("milliseconds")?,
+            "SENTINEL_TRUSTED_PROXIES" => {
+                self.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            "SENTINEL_TLS_RELOAD_S" => self.tls_reload_s = number("seconds")?,
             "SENTINEL_LOG_FORMAT" => {
                 self.log_format = LogFormat::parse(value)
                     .ok_or_else(|| format!("expected auto, json or text, got {value:?}"))?;
@@ -322,6 +373,32 @@ impl ServerConfig {
         if self.max_connections == 0 {
             errors.push(ConfigError::new("max_connections", "must be at least 1"));
         }
+        for (i, proxy) in self.trusted_proxies.iter().enumerate() {
+            if parse_network(proxy).is_none() {
+                errors.push(ConfigError::new(
+                    format!("trusted_proxies[{i}]"),
+                    format!("expected an address or a CIDR network like 10.0.0.0/8, got {proxy:?}"),
+                ));
+            }
+        }
+        for (field, certs) in [
+            ("gateway_tls", &self.gateway_tls),
+            ("console_tls", &self.console_tls),
+        ] {
+            for (i, cert) in certs.iter().enumerate() {
+                for (j, domain) in cert.domains.iter().enumerate() {
+                    if !valid_domain(domain) {
+                        errors.push(ConfigError::new(
+                            format!("{field}[{i}].domains[{j}]"),
+                            format!("expected a host name like api.example.com or *.example.com, got {domain:?}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.tls_reload_s == 0 {
+            errors.push(ConfigError::new("tls_reload_s", "must be at least 1"));
+        }
         if self.data_dir.as_os_str().is_empty() {
             errors.push(ConfigError::new("data_dir", "must not be empty"));
         }
@@ -367,6 +444,10 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("log_format", &self.log_format)
             .field("alert_interval_ms", &self.alert_interval_ms)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("gateway_tls", &self.gateway_tls)
+            .field("console_tls", &self.console_tls)
+            .field("tls_reload_s", &self.tls_reload_s)
             .finish()
     }
 }
@@ -407,6 +488,31 @@ fn line_column(text: &str, offset: usize) -> (u64, u64) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line as u64, column as u64)
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address.
+fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+/// A host name, optionally with one leading `*.` label.
+fn valid_domain(domain: &str) -> bool {
+    let name = domain.strip_prefix("*.").unwrap_or(domain);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 #[cfg(test)]
@@ -583,5 +689,42 @@ mod tests {
             "postgres://u:***@db/x"
         );
         assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+    }
+
+    #[test]
+    fn trusted_proxies_and_tls_are_checked_with_their_paths() {
+        let text = r#"
+trusted_proxies = ["10.0.0.0/8", "192.168.1.7", "not-a-network"]
+[[gateway_tls]]
+cert = "/etc/sentinel/api.pem"
+key = "/etc/sentinel/api.key"
+domains = ["api.example.com", "*.example.com", "bad domain"]
+"#;
+        assert_eq!(
+            toml_paths(text),
+            ["trusted_proxies[2]", "gateway_tls[0].domains[2]"]
+        );
+        let good = ServerConfig::from_toml_str(
+            "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n[[console_tls]]\ncert = \"c.pem\"\nkey = \"c.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(good.trusted_proxy_networks().len(), 2);
+        assert_eq!(good.console_tls[0].domains, Vec::<String>::new());
+
+        let mut config = ServerConfig::default();
+        config
+            .apply_overrides(&env_of(&[(
+                "SENTINEL_TRUSTED_PROXIES",
+                "10.1.0.0/16, 127.0.0.1",
+            )]))
+            .unwrap();
+        assert_eq!(config.trusted_proxies, ["10.1.0.0/16", "127.0.0.1"]);
+        let error = ServerConfig::default()
+            .apply_overrides(&env_of(&[("SENTINEL_TRUSTED_PROXIES", "everyone")]))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("SENTINEL_TRUSTED_PROXIES"),
+            "{error}"
+        );
     }
 }

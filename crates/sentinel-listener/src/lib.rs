@@ -16,11 +16,20 @@ use axum::{Router, extract::ConnectInfo};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    server::{
+        conn::auto::Builder,
+        graceful::{GracefulShutdown, Watcher},
+    },
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
+
+mod client;
+mod tls;
+
+pub use client::{ClientInfo, TrustedProxies};
+pub use tls::{CertFiles, TlsCerts};
 
 /// Limits applied to every connection of a listener.
 #[derive(Debug, Clone)]
@@ -55,13 +64,27 @@ pub enum Drain {
     DeadlineExceeded,
 }
 
+/// How a listener meets its clients: whether it terminates TLS itself, and
+/// whose forwarding headers it believes.
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    /// Certificates to terminate TLS with; `None` serves plain HTTP (for
+    /// loopback, or behind a TLS-terminating load balancer).
+    pub tls: Option<Arc<TlsCerts>>,
+    /// Proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: TrustedProxies,
+}
+
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains.
 ///
-/// Each request carries `ConnectInfo<SocketAddr>` with the peer address.
+/// Each request carries a [`ClientInfo`] with the client as the [`Edge`]
+/// determines it, and `ConnectInfo<SocketAddr>` with the same address (the
+/// peer's, or the one a trusted proxy reported, with port 0).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ListenerLimits,
+    edge: Edge,
     shutdown: CancellationToken,
 ) -> Drain {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -74,6 +97,14 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams);
     let builder = Arc::new(builder);
+    let acceptor = match edge.tls.as_ref().map(TlsCerts::acceptor).transpose() {
+        Ok(acceptor) => acceptor,
+        Err(error) => {
+            tracing::error!(%error, "cannot set up TLS; the listener stops");
+            return Drain::Complete;
+        }
+    };
+    let proxies = Arc::new(edge.trusted_proxies);
     let graceful = GracefulShutdown::new();
     let connections = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -99,19 +130,27 @@ pub async fn serve(
         // Responses go out as soon as they are written; small SSE chunks
         // must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let router = router.clone();
-            async move {
-                Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {}))
-            }
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let connection = Connection {
+            builder: builder.clone(),
+            router: router.clone(),
+            proxies: proxies.clone(),
+            watcher: graceful.watcher(),
+            peer,
+        };
+        let acceptor = acceptor.clone();
+        let handshake_timeout = limits.header_read_timeout;
         connections.spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+            match acceptor {
+                None => connection.serve(stream, false).await,
+                Some(acceptor) => {
+                    // The handshake gets the same time as reading headers:
+                    // a client that stalls it is cut off like a slow one.
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => connection.serve(tls, true).await,
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -129,6 +168,50 @@ pub async fn serve(
         () = tokio::time::sleep(limits.grace) => {
             tracing::warn!(grace_s = limits.grace.as_secs(), "grace period over; dropping remaining connections");
             Drain::DeadlineExceeded
+        }
+    }
+}
+
+/// One accepted connection, ready to be served over plain TCP or TLS.
+struct Connection {
+    builder: Arc<Builder<TokioExecutor>>,
+    router: Router,
+    proxies: Arc<TrustedProxies>,
+    watcher: Watcher,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn serve<IO>(self, io: IO, tls: bool)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self {
+            builder,
+            router,
+            proxies,
+            watcher,
+            peer,
+        } = self;
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            // Handlers read the client's address from `ConnectInfo`: the
+            // peer, or the client a trusted proxy names (its port unknown).
+            let client = proxies.client(peer.ip(), tls, request.headers());
+            let addr = if client.addr == peer.ip() {
+                peer
+            } else {
+                SocketAddr::new(client.addr, 0)
+            };
+            request.extensions_mut().insert(ConnectInfo(addr));
+            request.extensions_mut().insert(client);
+            let router = router.clone();
+            async move {
+                Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {}))
+            }
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        if let Err(error) = watcher.watch(connection.into_owned()).await {
+            tracing::debug!(%peer, %error, "connection ended with an error");
         }
     }
 }
@@ -160,7 +243,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, router, limits, shutdown.clone()));
+        let task = tokio::spawn(serve(
+            listener,
+            router,
+            limits,
+            Edge::default(),
+            shutdown.clone(),
+        ));
         (addr, shutdown, task)
     }
 

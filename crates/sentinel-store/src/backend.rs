@@ -117,12 +117,16 @@ impl Store {
                 "store URL must start with sqlite:// or postgres://".into(),
             ));
         };
+        let changes = watch::Sender::new(0);
+        if let Pool::Postgres(pg) = &pool {
+            tokio::spawn(crate::feed::listen(pg.clone(), changes.clone()));
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 crypto: Crypto::new(&master_key),
                 write_lock: tokio::sync::Mutex::new(()),
-                changes: watch::Sender::new(0),
+                changes,
             }),
         })
     }
@@ -149,14 +153,18 @@ impl Store {
         with_pool!(self, |pool| pool.close().await);
     }
 
-    /// A counter bumped after every committed control-plane change. The
-    /// gateway rebuilds its snapshot when it moves.
+    /// A counter bumped after every committed control-plane change, this
+    /// process's or (on PostgreSQL) another replica's. The gateway rebuilds
+    /// its snapshot when it moves.
     pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.inner.changes.subscribe()
     }
 
     pub(crate) fn publish_change(&self) {
         self.inner.changes.send_modify(|n| *n += 1);
+        if let Pool::Postgres(pool) = &self.inner.pool {
+            tokio::spawn(crate::feed::notify(pool.clone()));
+        }
     }
 
     /// How a write transaction begins. SQLite takes its write lock up front

@@ -4,17 +4,19 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::http::StatusCode;
-use sentinel_config::{ServerConfig, redact_url};
+use sentinel_config::{ServerConfig, TlsCertConfig, redact_url};
 use sentinel_console::ConsoleDeps;
 use sentinel_core::{DEFAULT_ORG, Role};
 use sentinel_gateway::{BuildDeps, EndpointRegistry, Gateway, GatewaySettings};
 use sentinel_limits::{Counters, MemoryCounters, RedisCounters};
-use sentinel_listener::ListenerLimits;
+use sentinel_listener::{CertFiles, Edge, ListenerLimits, TlsCerts, TrustedProxies};
 use sentinel_providers::{HttpSettings, ProviderRegistry};
 use sentinel_store::{AuditContext, Store};
 use sentinel_telemetry::{TraceExporter, TraceSettings};
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::jobs::{Jobs, run_singleton};
 
 pub use crate::demo::DemoKey;
 pub use crate::master_key::KeySource;
@@ -41,6 +43,9 @@ pub struct AppOptions {
 pub struct Running {
     pub gateway_addr: SocketAddr,
     pub console_addr: SocketAddr,
+    /// `https` when the listener terminates TLS itself, else `http`.
+    pub gateway_scheme: &'static str,
+    pub console_scheme: &'static str,
     /// The first admin operator token, when this start created it.
     pub bootstrap_token: Option<String>,
     pub demo: Option<DemoKey>,
@@ -166,9 +171,16 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             .run_reloader(background.clone(), RELOAD_EVERY),
     );
 
-    tasks.spawn(gateway.clone().run_pruner(
+    // Singleton jobs: on PostgreSQL one replica at a time runs each.
+    let jobs = Arc::new(Jobs::default());
+    let prune_every = Duration::from_secs(server.prune_interval_s);
+    let pruner_gateway = gateway.clone();
+    tasks.spawn(run_singleton(
+        store.clone(),
+        "pruner",
+        jobs.clone(),
         background.clone(),
-        Duration::from_secs(server.prune_interval_s),
+        move |stop| pruner_gateway.clone().run_pruner(stop, prune_every),
     ));
     let events_gateway = gateway.clone();
     let events_stop = background.clone();
@@ -181,27 +193,45 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
 
     // Alerting: evaluated off the request path, over the records the
     // writer stores; deliveries run on the same tracker and stop with it.
-    let alerts = sentinel_alerts::Engine::new(sentinel_alerts::EngineDeps {
-        store: store.clone(),
-        catalog: Arc::new(ProviderRegistry::standard()),
-        http: HttpSettings::default(),
-        retry: sentinel_alerts::RetryPolicy::default(),
-        tasks: tasks.clone(),
-        stop: background.clone(),
-    });
-    tasks.spawn(alerts.run(server.alert_interval(), gateway.counters().subscribe()));
+    let (alert_store, alert_tasks, alert_gateway) = (store.clone(), tasks.clone(), gateway.clone());
+    let alert_every = server.alert_interval();
+    tasks.spawn(run_singleton(
+        store.clone(),
+        "alerts",
+        jobs.clone(),
+        background.clone(),
+        move |stop| {
+            let alerts = sentinel_alerts::Engine::new(sentinel_alerts::EngineDeps {
+                store: alert_store.clone(),
+                catalog: Arc::new(ProviderRegistry::standard()),
+                http: HttpSettings::default(),
+                retry: sentinel_alerts::RetryPolicy::default(),
+                tasks: alert_tasks.clone(),
+                stop,
+            });
+            alerts.run(alert_every, alert_gateway.counters().subscribe())
+        },
+    ));
     tasks.spawn(gateway.clone().run_metrics_upkeep(background.clone()));
 
     let explain_gateway = gateway.clone();
     let metrics_gateway = gateway.clone();
     let readiness_gateway = gateway.clone();
+    let (readiness_jobs, metrics_jobs) = (jobs.clone(), jobs.clone());
     let health_gateway = gateway.clone();
     let console = sentinel_console::router(ConsoleDeps {
         store: store.clone(),
         registry: Arc::new(ProviderRegistry::standard()),
         readiness: Arc::new(move || {
             let gateway = readiness_gateway.clone();
-            Box::pin(async move { sentinel_gateway::readiness(&gateway).await })
+            let jobs = readiness_jobs.clone();
+            Box::pin(async move {
+                let (status, mut body) = sentinel_gateway::readiness(&gateway).await;
+                if let Some(object) = body.as_object_mut() {
+                    object.insert("jobs".into(), jobs.to_json());
+                }
+                (status, body)
+            })
                 as futures_util::future::BoxFuture<'static, (StatusCode, serde_json::Value)>
         }),
         provider_health: Arc::new(move || {
@@ -225,7 +255,11 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
                 serde_json::to_value(explanation).map_err(|e| e.to_string())
             })
         }),
-        metrics: Arc::new(move || metrics_gateway.render_metrics()),
+        metrics: Arc::new(move || {
+            let mut text = metrics_gateway.render_metrics();
+            text.push_str(&metrics_jobs.render_metrics());
+            text
+        }),
     });
 
     let limits = ListenerLimits {
@@ -238,16 +272,24 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     let console_listener = sentinel_listener::bind(server.console_addr).await?;
     let gateway_addr = gateway_listener.local_addr()?;
     let console_addr = console_listener.local_addr()?;
+    let scheme = |e: &Edge| if e.tls.is_some() { "https" } else { "http" };
+    let gateway_edge =
+        edge(server, &server.gateway_tls, &tasks, &background).context("gateway_tls")?;
+    let console_edge =
+        edge(server, &server.console_tls, &tasks, &background).context("console_tls")?;
+    let (gateway_scheme, console_scheme) = (scheme(&gateway_edge), scheme(&console_edge));
     let gateway_task = tokio::spawn(sentinel_listener::serve(
         gateway_listener,
         gateway.router(),
         limits.clone(),
+        gateway_edge,
         shutdown.clone(),
     ));
     let console_task = tokio::spawn(sentinel_listener::serve(
         console_listener,
         console,
         limits,
+        console_edge,
         shutdown.clone(),
     ));
     tracing::info!(%gateway_addr, %console_addr, store = store.backend_name(), "sentinel is serving");
@@ -277,6 +319,8 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     Ok(Running {
         gateway_addr,
         console_addr,
+        gateway_scheme,
+        console_scheme,
         bootstrap_token,
         demo,
         master_key_source,
@@ -289,6 +333,39 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
 /// On an empty store: the `default` organization and its first admin
 /// operator, whose token is returned to be shown once. The token comes from
 /// `SENTINEL_BOOTSTRAP_TOKEN` when set (for automation).
+/// A listener's edge: its certificates (watched for changes on `tasks`)
+/// and the trusted proxies.
+fn edge(
+    server: &ServerConfig,
+    certs: &[TlsCertConfig],
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) -> anyhow::Result<Edge> {
+    let tls = if certs.is_empty() {
+        None
+    } else {
+        let files = certs
+            .iter()
+            .map(|c| CertFiles {
+                cert: c.cert.clone(),
+                key: c.key.clone(),
+                domains: c.domains.clone(),
+            })
+            .collect();
+        let certs = TlsCerts::load(files).map_err(anyhow::Error::msg)?;
+        tasks.spawn(
+            certs
+                .clone()
+                .watch(Duration::from_secs(server.tls_reload_s), stop.clone()),
+        );
+        Some(certs)
+    };
+    Ok(Edge {
+        tls,
+        trusted_proxies: TrustedProxies::new(server.trusted_proxy_networks()),
+    })
+}
+
 async fn bootstrap(
     store: &Store,
     env: &dyn Fn(&str) -> Option<String>,

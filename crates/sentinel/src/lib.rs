@@ -4,6 +4,7 @@
 
 pub mod app;
 mod demo;
+pub mod jobs;
 mod master_key;
 pub mod rotate_master_key;
 pub mod serve;

@@ -110,11 +110,11 @@ fn init_logging(server: &ServerConfig) {
 fn banner(running: &app::Running) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    let gateway = running.gateway_addr;
-    let console = running.console_addr;
+    let gateway = format!("{}://{}", running.gateway_scheme, running.gateway_addr);
+    let console = format!("{}://{}", running.console_scheme, running.console_addr);
     let _ = writeln!(out, "Sentinel is running.");
-    let _ = writeln!(out, "  gateway (data plane): http://{gateway}");
-    let _ = writeln!(out, "  console (operators):  http://{console}");
+    let _ = writeln!(out, "  gateway (data plane): {gateway}");
+    let _ = writeln!(out, "  console (operators):  {console}");
     match &running.master_key_source {
         KeySource::Generated(path) => {
             let _ = writeln!(out);
@@ -145,7 +145,7 @@ fn banner(running: &app::Running) {
             out,
             "  First start: an admin operator token was created. It is shown ONCE:"
         );
-        let _ = writeln!(out, "    export SENTINEL_URL=http://{console}");
+        let _ = writeln!(out, "    export SENTINEL_URL={console}");
         let _ = writeln!(out, "    export SENTINEL_TOKEN={token}");
     }
     if let Some(demo) = &running.demo {
@@ -159,7 +159,7 @@ fn banner(running: &app::Running) {
         let _ = writeln!(out, "  Try it:");
         let _ = writeln!(
             out,
-            "    curl -s http://{gateway}/v1/chat/completions -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"model\":\"demo\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'",
+            "    curl -s {gateway}/v1/chat/completions -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"model\":\"demo\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'",
             demo.key
         );
     }
