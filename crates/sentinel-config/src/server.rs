@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub console_tls: Vec<TlsCertConfig>,
     /// How often certificate files are checked for changes, in seconds.
     pub tls_reload_s: u64,
+    /// How often the snapshot is rebuilt from the store even without a
+    /// change notification, in seconds: the safety net behind the change
+    /// feed.
+    pub reload_interval_s: u64,
 }
 
 /// One certificate a listener serves, and the domains it serves it for.
@@ -133,6 +137,7 @@ impl Default for ServerConfig {
             gateway_tls: Vec::new(),
             console_tls: Vec::new(),
             tls_reload_s: 10,
+            reload_interval_s: 10,
         }
     }
 }
@@ -158,6 +163,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_ALERT_INTERVAL_MS", "alert_interval_ms"),
     ("SENTINEL_TRUSTED_PROXIES", "trusted_proxies"),
     ("SENTINEL_TLS_RELOAD_S", "tls_reload_s"),
+    ("SENTINEL_RELOAD_INTERVAL_S", "reload_interval_s"),
 ];
 
 impl ServerConfig {
@@ -294,6 +300,7 @@ impl ServerConfig {
                     .collect();
             }
             "SENTINEL_TLS_RELOAD_S" => self.tls_reload_s = number("seconds")?,
+            "SENTINEL_RELOAD_INTERVAL_S" => self.reload_interval_s = number("seconds")?,
             "SENTINEL_LOG_FORMAT" => {
                 self.log_format = LogFormat::parse(value)
                     .ok_or_else(|| format!("expected auto, json or text, got {value:?}"))?;
@@ -399,6 +406,12 @@ impl ServerConfig {
         if self.tls_reload_s == 0 {
             errors.push(ConfigError::new("tls_reload_s", "must be at least 1"));
         }
+        if !(1..=86_400).contains(&self.reload_interval_s) {
+            errors.push(ConfigError::new(
+                "reload_interval_s",
+                "must be from 1 to 86400 seconds",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             errors.push(ConfigError::new("data_dir", "must not be empty"));
         }
@@ -448,6 +461,7 @@ impl fmt::Debug for ServerConfig {
             .field("gateway_tls", &self.gateway_tls)
             .field("console_tls", &self.console_tls)
             .field("tls_reload_s", &self.tls_reload_s)
+            .field("reload_interval_s", &self.reload_interval_s)
             .finish()
     }
 }

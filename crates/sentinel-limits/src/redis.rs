@@ -47,7 +47,7 @@ use crate::period::{DAY_MS, WINDOW_MS, ms_left_in_window, ms_to_next_day, ms_to_
 use crate::rules::{self, CounterId, CounterKind, Observed, limit_value, threshold_amount};
 use crate::{
     Actual, Admission, Charge, CounterError, CounterHealth, Counters, Demand, Held, LEASE_TTL_MS,
-    Lease, Refusal, ThresholdCrossed, UnixMillis, Usage,
+    Lease, Limit, Refusal, ThresholdCrossed, UnixMillis, Usage,
 };
 
 /// How many threshold events a slow subscriber may fall behind by.
@@ -95,8 +95,26 @@ struct Shared {
     secrets: Vec<String>,
     health: Mutex<HealthState>,
     events: broadcast::Sender<ThresholdCrossed>,
+    /// The Redis channel threshold events go through, so every replica's
+    /// subscribers (the alert evaluator runs on one) hear every crossing.
+    events_channel: String,
+    /// The task relaying the channel to `events`; stopped on drop.
+    relay: Mutex<Option<tokio::task::AbortHandle>>,
     pending_settles: AtomicUsize,
     settle_done: Notify,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(relay) = self
+            .relay
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            relay.abort();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +159,7 @@ impl RedisCounters {
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(Duration::from_millis(100))
             .set_max_delay(Duration::from_secs(2));
+        let relay_client = client.clone();
         let connection =
             ConnectionManager::new_lazy_with_config(client, config).map_err(|error| {
                 CounterError(scrub(
@@ -157,14 +176,30 @@ impl RedisCounters {
                 endpoint,
                 secrets,
                 health: Mutex::new(HealthState::default()),
-                events,
+                events: events.clone(),
+                events_channel: format!("{prefix}:threshold-events"),
+                relay: Mutex::new(None),
                 pending_settles: AtomicUsize::new(0),
                 settle_done: Notify::new(),
             }),
             runtime,
         };
-        // Down at start is reported by health(), not an error.
+        let (subscribed, ready) = tokio::sync::oneshot::channel();
+        let relay = tokio::spawn(relay_events(
+            relay_client,
+            counters.shared.events_channel.clone(),
+            events,
+            subscribed,
+        ));
+        *counters
+            .shared
+            .relay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(relay.abort_handle());
+        // Down at start is reported by health(), not an error; the relay
+        // keeps trying to subscribe in the background.
         let _ = counters.ping().await;
+        let _ = tokio::time::timeout(timeout, ready).await;
         Ok(counters)
     }
 
@@ -349,6 +384,23 @@ impl Shared {
         CounterError(message)
     }
 
+    /// Announces a crossing to every replica through the events channel;
+    /// when Redis cannot take it, to this replica's subscribers at least.
+    async fn announce(&self, event: ThresholdCrossed) {
+        let payload = encode_event(&event);
+        let mut connection = self.connection.clone();
+        let mut publish = ::redis::cmd("PUBLISH");
+        publish.arg(&self.events_channel).arg(payload);
+        if self
+            .bounded(publish.query_async::<i64>(&mut connection))
+            .await
+            .is_err()
+        {
+            // No subscriber is fine.
+            let _ = self.events.send(event);
+        }
+    }
+
     async fn settle(&self, plan: SettlePlan) {
         let mut invocation = SETTLE_SCRIPT.prepare_invoke();
         for key in &plan.keys {
@@ -360,8 +412,7 @@ impl Shared {
         match self.run_script(&invocation).await {
             Ok(reply) => {
                 for event in plan.events(&reply) {
-                    // No subscriber is fine.
-                    let _ = self.events.send(event);
+                    self.announce(event).await;
                 }
             }
             Err(error) => {
@@ -836,6 +887,91 @@ fn scrub(message: &str, secrets: &[String]) -> String {
     })
 }
 
+/// Relays the events channel to this process's subscribers until aborted,
+/// resubscribing after a failure. Events published while the subscription
+/// is down are missed (the alert evaluator's next crossing, or the budget's
+/// own refusals, still show).
+async fn relay_events(
+    client: ::redis::Client,
+    channel: String,
+    events: broadcast::Sender<ThresholdCrossed>,
+    subscribed: tokio::sync::oneshot::Sender<()>,
+) {
+    use futures_util::StreamExt as _;
+    let mut subscribed = Some(subscribed);
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    if let Some(subscribed) = subscribed.take() {
+                        let _ = subscribed.send(());
+                    }
+                    let mut messages = pubsub.on_message();
+                    while let Some(message) = messages.next().await {
+                        let Ok(payload) = message.get_payload::<String>() else {
+                            continue;
+                        };
+                        match decode_event(&payload) {
+                            // No subscriber is fine.
+                            Some(event) => drop(events.send(event)),
+                            None => {
+                                tracing::warn!("ignored a malformed threshold event from Redis")
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::debug!(%error, "cannot subscribe to threshold events"),
+            },
+            Err(error) => tracing::debug!(%error, "cannot connect for threshold events"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `scope \t rule \t kind \t limit \t permille \t spent` — scopes and
+/// rule ids never contain tabs.
+fn encode_event(event: &ThresholdCrossed) -> String {
+    let (kind, value) = match event.limit {
+        Limit::RequestsPerMinute(v) => ("rpm", v),
+        Limit::TokensPerMinute(v) => ("tpm", v),
+        Limit::Concurrency(v) => ("concurrency", v),
+        Limit::SpendPerDay(v) => ("day", v),
+        Limit::SpendPerMonth(v) => ("month", v),
+    };
+    format!(
+        "{}\t{}\t{kind}\t{value}\t{}\t{}",
+        event.scope, event.rule, event.threshold_permille, event.spent_micros
+    )
+}
+
+fn decode_event(payload: &str) -> Option<ThresholdCrossed> {
+    let mut fields = payload.split('\t');
+    let scope = fields.next()?.to_owned();
+    let rule = fields.next()?.to_owned();
+    let kind = fields.next()?;
+    let value = fields.next()?.parse().ok()?;
+    let limit = match kind {
+        "rpm" => Limit::RequestsPerMinute(value),
+        "tpm" => Limit::TokensPerMinute(value),
+        "concurrency" => Limit::Concurrency(value),
+        "day" => Limit::SpendPerDay(value),
+        "month" => Limit::SpendPerMonth(value),
+        _ => return None,
+    };
+    let threshold_permille = fields.next()?.parse().ok()?;
+    let spent_micros = fields.next()?.parse().ok()?;
+    if fields.next().is_some() {
+        return None;
+    }
+    Some(ThresholdCrossed {
+        scope,
+        rule,
+        limit,
+        threshold_permille,
+        spent_micros,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
@@ -956,5 +1092,30 @@ mod tests {
                 assert_eq!(month, month_of(day * DAY_MS), "day {day}");
             }
         }
+    }
+
+    #[test]
+    fn threshold_events_survive_the_channel() {
+        for limit in [
+            Limit::SpendPerDay(1_000),
+            Limit::SpendPerMonth(5),
+            Limit::RequestsPerMinute(7),
+        ] {
+            let event = ThresholdCrossed {
+                scope: "app/checkout".into(),
+                rule: "app/checkout.budget.usd_per_day".into(),
+                limit,
+                threshold_permille: 800,
+                spent_micros: 812,
+            };
+            assert_eq!(decode_event(&encode_event(&event)), Some(event));
+        }
+        assert_eq!(decode_event("a\tb\tday\t1\t2"), None, "a field short");
+        assert_eq!(decode_event("a\tb\tyear\t1\t2\t3"), None, "unknown kind");
+        assert_eq!(
+            decode_event("a\tb\tday\t1\t2\t3\t4"),
+            None,
+            "a field too many"
+        );
     }
 }

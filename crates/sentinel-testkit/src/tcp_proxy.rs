@@ -1,4 +1,4 @@
-//! A loopback TCP proxy in front of a real service (Redis), which a test
+//! A loopback TCP proxy in front of a real service (Redis, PostgreSQL), which a test
 //! can cut and restore: the service "goes away" for the process under test
 //! only, while other tests keep using it.
 

@@ -23,8 +23,6 @@ pub use crate::master_key::KeySource;
 
 /// Records queued in memory before the writer falls behind.
 const RECORD_QUEUE: usize = 50_000;
-/// The periodic snapshot rebuild, a safety net behind the change feed.
-const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
 /// Reads a process environment variable (tests pass their own).
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -165,11 +163,10 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         .reload()
         .await
         .context("cannot build the first snapshot")?;
-    tasks.spawn(
-        gateway
-            .clone()
-            .run_reloader(background.clone(), RELOAD_EVERY),
-    );
+    tasks.spawn(gateway.clone().run_reloader(
+        background.clone(),
+        Duration::from_secs(server.reload_interval_s),
+    ));
 
     // Singleton jobs: on PostgreSQL one replica at a time runs each.
     let jobs = Arc::new(Jobs::default());

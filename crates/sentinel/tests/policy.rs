@@ -11,12 +11,10 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use reqwest::{Method, StatusCode};
 use sentinel_testkit::tcp_proxy::TcpProxy;
 use serde_json::{Value, json};
-use support::{Backend, TestApp, UPSTREAM_SECRET, request_id};
+use support::{Backend, TestApp, UPSTREAM_SECRET, request_id, unique_redis_prefix};
 
 /// Providers and route plans on the mock upstream: `gpt-test` (unpriced),
 /// `gpt-big`, and `priced` (gpt-4o: $2.50 / $10.00 per million tokens).
@@ -614,25 +612,11 @@ on_both_stores!(
 
 // ---- Redis ----
 
-/// A key prefix no other test uses.
-fn unique_prefix(name: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "test-{name}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 const REDIS: &str = "redis://127.0.0.1:6379";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_share_limits_through_redis() {
-    let redis = Some((REDIS.to_owned(), unique_prefix("replicas")));
+    let redis = Some((REDIS.to_owned(), unique_redis_prefix("replicas")));
     let mut app = TestApp::start_with(Backend::Postgres, redis).await;
     let (key, _) = setup(&app, "  environment:\n    rate_limit: { rpm: 5 }\n").await;
     let replica_dir = tempfile::tempdir().unwrap();
@@ -669,7 +653,7 @@ async fn two_gateways_share_limits_through_redis() {
 
 async fn redis_outage(failure_mode: &str) {
     let proxy = TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
-    let redis = Some((proxy.redis_url(), unique_prefix(failure_mode)));
+    let redis = Some((proxy.redis_url(), unique_redis_prefix(failure_mode)));
     let mut app = TestApp::start_with(Backend::Sqlite, redis).await;
     let (key, _) = setup(
         &app,

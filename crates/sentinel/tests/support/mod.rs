@@ -131,6 +131,28 @@ impl TestApp {
         .await
     }
 
+    /// [`TestApp::replica`], with its server config further adjusted by
+    /// `tweak` (e.g. its store reached through a proxy the test can cut).
+    pub async fn replica_with(
+        &self,
+        data_dir: &std::path::Path,
+        tweak: impl Fn(&mut ServerConfig) + Send + Sync + 'static,
+    ) -> Running {
+        let base = self.tweak.clone();
+        let tweak: Tweak = Arc::new(move |server| {
+            base(server);
+            tweak(server);
+        });
+        Self::boot(
+            data_dir,
+            self.store_url.clone(),
+            &self.master_key,
+            self.redis.clone(),
+            tweak,
+        )
+        .await
+    }
+
     async fn boot(
         data_dir: &std::path::Path,
         store: Option<String>,
@@ -374,6 +396,20 @@ impl TestApp {
         }
         request
     }
+}
+
+/// A Redis key prefix no other test uses.
+pub fn unique_redis_prefix(name: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "test-{name}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 /// The request id header of a response, which must always be present.
