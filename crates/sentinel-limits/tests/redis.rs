@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::{
     KeyCleanup, NOW, REDIS_URL, actual, charge, connect_redis, demand, keys_under, unique_prefix,
 };
-use sentinel_limits::{Counters, Demand, LEASE_TTL_MS, Limit, RedisCounters, ThresholdCrossed};
+use sentinel_limits::{Counters, Demand, LEASE_TTL_MS, Limit, RedisCounters};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
