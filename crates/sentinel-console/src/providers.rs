@@ -2,6 +2,7 @@
 //! of every endpoint (provider + upstream model), as this replica sees them.
 
 use axum::{Json as JsonOut, extract::State};
+use sentinel_core::{EnvScope, Permission};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -24,9 +25,22 @@ pub(crate) async fn health(
     Query(q): Query<HealthQuery>,
 ) -> Result<JsonOut<HealthList>, ApiError> {
     let env = match &q.env {
-        Some(name) => Some(environments::find(&deps, &caller, name).await?),
+        Some(name) => Some(environments::find_for(&deps, &caller, name, Permission::Read).await?),
         None => None,
     };
+    // Without env, only the environments the caller may read.
+    let readable: Vec<String> = match caller.scope(Permission::Read) {
+        EnvScope::All => Vec::new(),
+        EnvScope::Only(ids) => deps
+            .store
+            .list_environments(caller.org_id())
+            .await?
+            .into_iter()
+            .filter(|e| ids.contains(&e.id))
+            .map(|e| e.name)
+            .collect(),
+    };
+    let all = caller.scope(Permission::Read) == EnvScope::All;
     let data = (deps.provider_health)()
         .into_iter()
         .filter(|(org_id, _)| org_id == caller.org_id())
@@ -34,6 +48,11 @@ pub(crate) async fn health(
         .filter(|entry| {
             env.as_ref()
                 .is_none_or(|e| entry["environment"] == e.name.as_str())
+        })
+        .filter(|entry| {
+            all || readable
+                .iter()
+                .any(|name| entry["environment"] == name.as_str())
         })
         .collect();
     Ok(JsonOut(HealthList { data }))

@@ -37,8 +37,10 @@ pub struct AuditFilter {
 pub struct AuditVerification {
     pub ok: bool,
     pub events: u64,
-    /// The first event whose hash or link does not match, if any.
+    /// The first event whose hash or link does not match, if any: its
+    /// position in the chain and its id.
     pub first_bad_seq: Option<i64>,
+    pub first_bad_id: Option<String>,
 }
 
 /// The chained hash of an event's fields.
@@ -246,6 +248,7 @@ impl Store {
                     ok: false,
                     events: rows.len() as u64,
                     first_bad_seq: Some(row.seq),
+                    first_bad_id: Some(row.id.clone()),
                 });
             }
             prev.clone_from(&row.hash);
@@ -254,6 +257,7 @@ impl Store {
             ok: true,
             events: rows.len() as u64,
             first_bad_seq: None,
+            first_bad_id: None,
         })
     }
 }
