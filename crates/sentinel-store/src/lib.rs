@@ -34,6 +34,6 @@ pub use backend::Store;
 pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
 pub use key::NewKey;
-pub use org::NewOperator;
+pub use org::{NewOperator, PLATFORM_ACTOR};
 pub use record::{RecordFilter, RecordPage};
 pub use secret::{MasterKeyRotation, SecretVersion, SecretWrite, SecretWriteMode};

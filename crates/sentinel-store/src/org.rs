@@ -80,6 +80,10 @@ pub struct NewOperator<'a> {
     pub token_digest_hex: &'a str,
 }
 
+/// The actor of the events a platform administrator causes in another
+/// organization's audit log.
+pub const PLATFORM_ACTOR: &str = "platform";
+
 const OPERATOR_COLUMNS: &str = "id, org_id, name, platform_admin, created_at, revoked_at";
 
 const GRANT_SELECT: &str = "SELECT g.operator_id, g.role, g.env_id, e.name AS env_name
@@ -205,8 +209,8 @@ impl Store {
     }
 
     /// Creates an organization with its first admin operator (admin of
-    /// every environment), audited in the new organization and in the
-    /// creator's (`actor_org_id`).
+    /// every environment), audited in the new organization (as
+    /// [`PLATFORM_ACTOR`]) and in the creator's (`actor_org_id`, as `ctx`).
     pub async fn create_org(
         &self,
         name: &str,
@@ -237,11 +241,17 @@ impl Store {
                 .await
                 .map_err(|e| conflict(e, || format!("organization {name:?} already exists")))?;
             insert_operator!(tx, &operator, first_admin);
-            let details = json!({ "name": name, "id": org.id });
+            // The new organization's log names the platform, not the
+            // creator's operator id: that belongs to another organization.
+            let platform = AuditContext {
+                actor: PLATFORM_ACTOR.into(),
+                ..ctx.clone()
+            };
+            let details = json!({ "name": name });
             append_audit!(
                 tx,
                 &org.id,
-                ctx,
+                &platform,
                 "org.create",
                 format!("org/{name}"),
                 None,
@@ -250,7 +260,7 @@ impl Store {
             append_audit!(
                 tx,
                 &org.id,
-                ctx,
+                &platform,
                 "operator.create",
                 format!("operator/{}", operator.id),
                 None,
