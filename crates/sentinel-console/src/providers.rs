@@ -28,19 +28,19 @@ pub(crate) async fn health(
         Some(name) => Some(environments::find_for(&deps, &caller, name, Permission::Read).await?),
         None => None,
     };
-    // Without env, only the environments the caller may read.
-    let readable: Vec<String> = match caller.scope(Permission::Read) {
-        EnvScope::All => Vec::new(),
-        EnvScope::Only(ids) => deps
-            .store
-            .list_environments(caller.org_id())
-            .await?
-            .into_iter()
-            .filter(|e| ids.contains(&e.id))
-            .map(|e| e.name)
-            .collect(),
+    // Without env, only the environments the caller may read (`None`: all).
+    let readable: Option<Vec<String>> = match caller.scope(Permission::Read) {
+        EnvScope::All => None,
+        EnvScope::Only(ids) => Some(
+            deps.store
+                .list_environments(caller.org_id())
+                .await?
+                .into_iter()
+                .filter(|e| ids.contains(&e.id))
+                .map(|e| e.name)
+                .collect(),
+        ),
     };
-    let all = caller.scope(Permission::Read) == EnvScope::All;
     let data = (deps.provider_health)()
         .into_iter()
         .filter(|(org_id, _)| org_id == caller.org_id())
@@ -50,9 +50,9 @@ pub(crate) async fn health(
                 .is_none_or(|e| entry["environment"] == e.name.as_str())
         })
         .filter(|entry| {
-            all || readable
-                .iter()
-                .any(|name| entry["environment"] == name.as_str())
+            readable
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| entry["environment"] == n.as_str()))
         })
         .collect();
     Ok(JsonOut(HealthList { data }))

@@ -154,7 +154,8 @@ async fn two_environments(h: &Harness) -> (Ids, Ids, String) {
             .unwrap();
         out.push((env_row.id, key, record.id));
     }
-    let victim = add_operator(&h.store, &h.org.id, "victim", Role::Auditor).await;
+    // The operator the operator routes act on.
+    add_operator(&h.store, &h.org.id, "victim", Role::Auditor).await;
     let victim_id = h
         .store
         .list_operators(&h.org.id)
@@ -164,7 +165,6 @@ async fn two_environments(h: &Harness) -> (Ids, Ids, String) {
         .find(|o| o.name == "victim")
         .unwrap()
         .id;
-    drop(victim);
     let ids = |(i, env): (usize, &str)| Ids {
         env: env.into(),
         key: out[i].1.clone(),
