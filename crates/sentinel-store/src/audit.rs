@@ -216,7 +216,8 @@ impl Store {
     }
 
     /// Appends an event that changes nothing else: a sensitive read, such
-    /// as an export. `details` must never hold a secret value.
+    /// as an export, or a failed login. `details` must never hold a secret
+    /// value. Publishes no change: no configuration moved.
     pub async fn append_audit_event(
         &self,
         org_id: &str,
@@ -227,7 +228,7 @@ impl Store {
         details: serde_json::Value,
     ) -> Result<(), StoreError> {
         let target = target.to_owned();
-        write_tx!(self, |tx| {
+        write_tx!(quiet self, |tx| {
             append_audit!(tx, org_id, ctx, action, target, env_id, details);
         })
     }

@@ -718,6 +718,21 @@ async fn changes_are_published(f: Fixture) {
         seen,
         "request records are not configuration changes"
     );
+    s.append_audit_event(
+        &org.id,
+        &ctx(),
+        "operator.login_failed",
+        "operator/unknown",
+        None,
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        *changes.borrow(),
+        seen,
+        "audit events of reads and failed logins are not configuration changes"
+    );
 }
 
 async fn operators_are_found_by_token_digest(f: Fixture) {
