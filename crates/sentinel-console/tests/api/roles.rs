@@ -13,7 +13,10 @@ use crate::{
     support::*,
 };
 
-crate::on_both_stores!(every_route_checks_role_and_environment,);
+crate::on_both_stores!(
+    every_route_checks_role_and_environment,
+    provider_health_shows_readable_environments_only,
+);
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy)]
@@ -338,4 +341,66 @@ async fn every_route_checks_role_and_environment(h: &Harness) {
         "{}",
         a.text
     );
+}
+
+/// `providers/health` without `env` lists the environments the caller may
+/// read, and with `env` refuses one it may not.
+async fn provider_health_shows_readable_environments_only(h: &Harness) {
+    let (_, _, dev_env_id) = two_environments(h).await;
+    let org_id = h.org.id.clone();
+    let router = sentinel_console::router(sentinel_console::ConsoleDeps {
+        store: h.store.clone(),
+        registry: std::sync::Arc::new(sentinel_providers::ProviderRegistry::standard()),
+        readiness: std::sync::Arc::new(|| {
+            Box::pin(async { (StatusCode::OK, json!({"status": "ready"})) })
+        }),
+        provider_health: std::sync::Arc::new(move || {
+            ["dev", "prod"]
+                .map(|env| (org_id.clone(), json!({"environment": env, "provider": "p"})))
+                .into()
+        }),
+        explain: std::sync::Arc::new(|_, _, _, _| Box::pin(async { Err("none".to_owned()) })),
+        metrics: std::sync::Arc::new(String::new),
+    });
+    let dev_auditor = operator_with(
+        h,
+        "auditor-dev",
+        Grant {
+            role: Role::Auditor,
+            env_id: Some(dev_env_id),
+            env_name: Some("dev".into()),
+        },
+    )
+    .await;
+    let call = |path: &'static str, token: String| {
+        let router = router.clone();
+        async move {
+            use http_body_util::BodyExt as _;
+            use tower::ServiceExt as _;
+            let request = axum::http::Request::get(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let environments = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["environment"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = call("/api/v1/providers/health", h.admin.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(environments(&body), ["dev", "prod"]);
+    let (status, body) = call("/api/v1/providers/health", dev_auditor.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(environments(&body), ["dev"]);
+    let (status, _) = call("/api/v1/providers/health?env=prod", dev_auditor).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
