@@ -184,4 +184,61 @@ async fn organizations_are_isolated_on_the_data_plane(backend: Backend) {
     assert!(!ok && err.contains("unknown or revoked"), "{err}");
     let out = run(&app, ADMIN_TOKEN, &["audit", "verify"]);
     assert!(out.contains("audit chain verified"), "{out}");
+
+    // Rewrite one event behind Sentinel's back: verify fails and names it.
+    let default_org = app
+        .store()
+        .await
+        .get_org_by_name("default")
+        .await
+        .unwrap()
+        .unwrap();
+    let (seq, id) = tamper(&app, &default_org.id).await;
+    let (ok, _, err) = cli(&app, ADMIN_TOKEN, &["audit", "verify"]);
+    assert!(!ok, "a tampered chain fails verification");
+    assert!(
+        err.contains(&format!("first bad event: seq {seq}, id {id}")),
+        "{err}"
+    );
+}
+
+/// Changes the `actor` of the organization's fourth audit event directly in
+/// the database; returns its seq and id.
+async fn tamper(app: &TestApp, org_id: &str) -> (i64, String) {
+    use sqlx::Connection as _;
+    let select = "SELECT id FROM audit_events WHERE org_id = $1 AND seq = 4";
+    let update = "UPDATE audit_events SET actor = 'mallory' WHERE org_id = $1 AND seq = 4";
+    let id: (String,) = match &app.store_url {
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(update)
+                .bind(org_id)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query_as(select)
+                .bind(org_id)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+        None => {
+            let url = format!(
+                "sqlite://{}",
+                app.data_dir.path().join("sentinel.db").display()
+            );
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(update)
+                .bind(org_id)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query_as(select)
+                .bind(org_id)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    (4, id.0)
 }
