@@ -11,7 +11,7 @@ use axum::{
     extract::{Path, State},
 };
 use sentinel_config::{CompileContext, DestinationUrl};
-use sentinel_core::AlertEvent;
+use sentinel_core::{AlertEvent, Permission};
 use sentinel_store::AlertEventFilter;
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +61,7 @@ pub(crate) async fn list(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<AlertsView>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let latest = deps.store.latest_revision(caller.org_id(), &env.id).await?;
     let secrets: Vec<String> = deps
         .store
@@ -149,7 +149,7 @@ pub(crate) async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<JsonOut<HistoryPage>, ApiError> {
     let limit = limit(q.limit)?;
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let filter = AlertEventFilter {
         env_id: Some(env.id),
         rule: q.rule,

@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use sentinel_core::{Application, Environment};
+use sentinel_core::{Application, Environment, Permission};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -65,7 +65,7 @@ pub(crate) async fn list(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<List<ApplicationView>>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let apps = deps
         .store
         .list_applications(caller.org_id(), &env.id)
@@ -84,8 +84,7 @@ pub(crate) async fn create(
     Path(env): Path<String>,
     Json(body): Json<CreateApplication>,
 ) -> Result<(StatusCode, JsonOut<ApplicationView>), ApiError> {
-    caller.require_write()?;
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Write).await?;
     let name = parse_name("application", &body.name)?;
     let app = deps
         .store

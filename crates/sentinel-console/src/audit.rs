@@ -1,7 +1,7 @@
 //! `/api/v1/audit`: the organization's audit chain, and its verification.
 
 use axum::{Json as JsonOut, extract::State};
-use sentinel_core::AuditEvent;
+use sentinel_core::{AuditEvent, Permission};
 use sentinel_store::AuditFilter;
 use serde::Deserialize;
 
@@ -41,10 +41,13 @@ pub(crate) async fn list(
         .as_deref()
         .map(|t| parse_time("until", t))
         .transpose()?;
-    let env_id = match &q.env {
-        Some(name) => Some(environments::find(&deps, &caller, name).await?.id),
+    let env = match &q.env {
+        Some(name) => Some(environments::find(&deps, &caller, name).await?),
         None => None,
     };
+    // Without env, events of every environment and of the organization.
+    caller.require_in(Permission::Audit, env.as_ref())?;
+    let env_id = env.map(|e| e.id);
     let filter = AuditFilter {
         action: q.action,
         env_id,
@@ -62,6 +65,7 @@ pub(crate) async fn verify(
     State(deps): State<ConsoleDeps>,
     caller: Caller,
 ) -> Result<JsonOut<serde_json::Value>, ApiError> {
+    caller.require(Permission::Audit, None)?;
     let outcome = deps.store.verify_audit_chain(caller.org_id()).await?;
     Ok(JsonOut(
         serde_json::to_value(outcome).map_err(ApiError::internal)?,

@@ -5,17 +5,17 @@
 //! 256 random bits, so a fast digest is safe. Every admin handler takes a
 //! [`Caller`], which scopes it to the operator's organization.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use aws_lc_rs::digest;
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts},
 };
-use sentinel_core::{Operator, Role};
+use sentinel_core::{EnvScope, Environment, Operator, Permission};
 use sentinel_store::AuditContext;
 
-use crate::{ConsoleDeps, RequestId, error::ApiError};
+use crate::{ConsoleDeps, RequestId, error::ApiError, login::LoginThrottle};
 
 const TOKEN_PREFIX: &str = "sntop_";
 const TOKEN_HEX_LEN: usize = 64;
@@ -53,6 +53,10 @@ fn well_formed(token: &str) -> bool {
         .is_some_and(|hex| hex.len() == TOKEN_HEX_LEN && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The organization whose audit log records failed logins: a token that
+/// matches no operator names no organization.
+pub(crate) const LOGIN_AUDIT_ORG: &str = "default";
+
 /// The authenticated operator of one admin request.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
@@ -75,28 +79,120 @@ impl Caller {
         }
     }
 
-    /// Admins and operators change things; approvers and auditors read.
-    pub(crate) fn require_write(&self) -> Result<(), ApiError> {
-        match self.operator.role {
-            Role::Admin | Role::Operator => Ok(()),
-            role @ (Role::Approver | Role::Auditor) => Err(ApiError::Forbidden(format!(
-                "role {} may read but not change this organization",
-                role.as_str()
-            ))),
+    /// Checks that the caller's grants allow `permission` on `env` (the
+    /// environment the route acts on), or, with `None`, organization-wide.
+    /// Look the environment up first: another organization's answers 404.
+    pub(crate) fn require(
+        &self,
+        permission: Permission,
+        env: Option<&Environment>,
+    ) -> Result<(), ApiError> {
+        if self.operator.may(permission, env.map(|e| e.id.as_str())) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(match env {
+            Some(env) => format!(
+                "your grants do not allow {} in environment {:?}",
+                permission.as_str(),
+                env.name
+            ),
+            None => format!(
+                "this needs {} permission for every environment; your grants do not give it",
+                permission.as_str()
+            ),
+        }))
+    }
+
+    /// Checks an environment-scoped permission for a route whose environment
+    /// is optional (a query parameter): with an environment, on it; without
+    /// one, organization-wide, naming what to do instead.
+    pub(crate) fn require_in(
+        &self,
+        permission: Permission,
+        env: Option<&Environment>,
+    ) -> Result<(), ApiError> {
+        if env.is_none() && !self.operator.may(permission, None) {
+            return Err(ApiError::Forbidden(format!(
+                "your grants allow {} in some environments only: pass env=NAME",
+                permission.as_str()
+            )));
+        }
+        self.require(permission, env)
+    }
+
+    /// The environments where the caller holds `permission`.
+    pub(crate) fn scope(&self, permission: Permission) -> EnvScope {
+        self.operator.scope(permission)
+    }
+
+    /// Creating and listing organizations is for platform administrators.
+    pub(crate) fn require_platform_admin(&self) -> Result<(), ApiError> {
+        if self.operator.platform_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "only platform administrators manage organizations".into(),
+            ))
+        }
+    }
+}
+
+/// Why a presented credential was refused, for the audit log.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    MalformedHeader,
+    MalformedToken,
+    UnknownToken,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedHeader => "malformed_authorization_header",
+            Self::MalformedToken => "malformed_token",
+            Self::UnknownToken => "unknown_or_revoked_token",
         }
     }
 
-    /// Operator management is for admins only.
-    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
-        if self.operator.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "only admins manage operators (your role: {})",
-                self.operator.role.as_str()
-            )))
-        }
+    fn error(self) -> ApiError {
+        ApiError::Unauthorized(
+            match self {
+                Self::MalformedHeader => "Authorization must be Bearer sntop_…",
+                Self::MalformedToken | Self::UnknownToken => "unknown or revoked operator token",
+            }
+            .into(),
+        )
     }
+}
+
+/// Counts a failed login and writes its audit event (never the token).
+async fn refuse(
+    deps: &ConsoleDeps,
+    throttle: Option<&LoginThrottle>,
+    addr: &str,
+    ctx: AuditContext,
+    refusal: Refusal,
+) -> ApiError {
+    if let Some(throttle) = throttle {
+        throttle.fail(addr, Instant::now());
+    }
+    let audited = async {
+        let org = deps.store.ensure_org(LOGIN_AUDIT_ORG).await?;
+        deps.store
+            .append_audit_event(
+                &org.id,
+                &ctx,
+                "operator.login_failed",
+                "operator/unknown",
+                None,
+                serde_json::json!({ "reason": refusal.as_str() }),
+            )
+            .await
+    };
+    if let Err(error) = audited.await {
+        tracing::warn!(request_id = ?ctx.request_id, %error, "could not audit a failed operator login");
+    }
+    refusal.error()
 }
 
 impl FromRequestParts<ConsoleDeps> for Caller {
@@ -112,33 +208,59 @@ impl FromRequestParts<ConsoleDeps> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string());
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "missing operator token: send Authorization: Bearer sntop_…".into(),
-                )
-            })?
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| ApiError::Unauthorized("Authorization must be Bearer sntop_…".into()))?;
-        let unknown = || ApiError::Unauthorized("unknown or revoked operator token".into());
+        let throttle = parts.extensions.get::<Arc<LoginThrottle>>().cloned();
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing operator token: send Authorization: Bearer sntop_…".into(),
+            )
+        })?;
+        let addr = source_addr.clone().unwrap_or_else(|| "unknown".into());
+        if let Some(throttle) = &throttle
+            && let Err(retry_after) = throttle.check(&addr, Instant::now())
+        {
+            return Err(ApiError::TooManyRequests {
+                message: "too many failed operator logins from this address; try again later"
+                    .into(),
+                retry_after_s: retry_after.as_secs(),
+            });
+        }
+        let ctx = AuditContext {
+            actor: "anonymous".into(),
+            source_addr: source_addr.clone(),
+            request_id: Some(request_id.clone()),
+        };
+        let token = header.to_str().ok().and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+                .map(str::trim)
+        });
+        let Some(token) = token else {
+            return Err(refuse(
+                deps,
+                throttle.as_deref(),
+                &addr,
+                ctx,
+                Refusal::MalformedHeader,
+            )
+            .await);
+        };
         if !well_formed(token) {
-            return Err(unknown());
+            return Err(refuse(
+                deps,
+                throttle.as_deref(),
+                &addr,
+                ctx,
+                Refusal::MalformedToken,
+            )
+            .await);
         }
         let operator = deps
             .store
             .find_operator_by_token_digest(&token_digest(token))
-            .await?
-            .ok_or_else(unknown)?;
-        if operator.revoked_at.is_some() {
-            return Err(unknown());
-        }
+            .await?;
+        let Some(operator) = operator.filter(|op| op.revoked_at.is_none()) else {
+            return Err(refuse(deps, throttle.as_deref(), &addr, ctx, Refusal::UnknownToken).await);
+        };
         Ok(Self {
             operator,
             request_id,
@@ -149,6 +271,8 @@ impl FromRequestParts<ConsoleDeps> for Caller {
 
 #[cfg(test)]
 mod tests {
+    use sentinel_core::{Grant, Role};
+
     use super::*;
 
     #[test]
@@ -169,13 +293,14 @@ mod tests {
         assert!(well_formed(&format!("sntop_{}", "a".repeat(64))));
     }
 
-    fn caller(role: Role) -> Caller {
+    fn caller(grants: Vec<Grant>) -> Caller {
         Caller {
             operator: Operator {
                 id: "op".into(),
                 org_id: "org".into(),
                 name: "n".into(),
-                role,
+                grants,
+                platform_admin: false,
                 created_at: 0,
                 revoked_at: None,
             },
@@ -184,15 +309,41 @@ mod tests {
         }
     }
 
+    fn env(id: &str) -> Environment {
+        Environment {
+            id: id.into(),
+            org_id: "org".into(),
+            name: id.into(),
+            protected: false,
+            hosts: Vec::new(),
+            created_at: 0,
+        }
+    }
+
     #[test]
-    fn roles_gate_writes_and_operator_management() {
-        let check = |role, write: bool, admin: bool| {
-            assert_eq!(caller(role).require_write().is_ok(), write, "{role:?}");
-            assert_eq!(caller(role).require_admin().is_ok(), admin, "{role:?}");
+    fn checks_take_the_environment_the_route_acts_on() {
+        let dev_operator = caller(vec![Grant {
+            role: Role::Operator,
+            env_id: Some("dev".into()),
+            env_name: Some("dev".into()),
+        }]);
+        assert!(
+            dev_operator
+                .require(Permission::Write, Some(&env("dev")))
+                .is_ok()
+        );
+        let Err(ApiError::Forbidden(message)) =
+            dev_operator.require(Permission::Write, Some(&env("prod")))
+        else {
+            panic!("expected forbidden");
         };
-        check(Role::Admin, true, true);
-        check(Role::Operator, true, false);
-        check(Role::Approver, false, false);
-        check(Role::Auditor, false, false);
+        assert!(message.contains("environment \"prod\""), "{message}");
+        assert!(dev_operator.require(Permission::Read, None).is_err());
+        assert!(dev_operator.require_in(Permission::Read, None).is_err());
+        assert!(dev_operator.require_platform_admin().is_err());
+
+        let admin = caller(vec![Grant::everywhere(Role::Admin)]);
+        assert!(admin.require(Permission::Admin, None).is_ok());
+        assert!(admin.require_in(Permission::Audit, None).is_ok());
     }
 }

@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use sentinel_core::{Environment, Name};
+use sentinel_core::{Environment, Name, Permission};
 use serde::{Deserialize, Serialize};
 
 use crate::{ConsoleDeps, auth::Caller, error::ApiError, extract::Json};
@@ -72,6 +72,19 @@ pub(crate) async fn find(
         .ok_or_else(|| ApiError::not_found(format_args!("environment {name:?}")))
 }
 
+/// The environment `name` in the caller's organization (404 otherwise),
+/// once the caller's grants allow `permission` on it (403 otherwise).
+pub(crate) async fn find_for(
+    deps: &ConsoleDeps,
+    caller: &Caller,
+    name: &str,
+    permission: Permission,
+) -> Result<Environment, ApiError> {
+    let env = find(deps, caller, name).await?;
+    caller.require(permission, Some(&env))?;
+    Ok(env)
+}
+
 /// Data-plane host names: lowercase DNS names, optionally with a port.
 fn normalize_hosts(hosts: Vec<String>) -> Result<Vec<String>, ApiError> {
     let mut out: Vec<String> = Vec::with_capacity(hosts.len());
@@ -107,9 +120,15 @@ pub(crate) async fn list(
     State(deps): State<ConsoleDeps>,
     caller: Caller,
 ) -> Result<JsonOut<List<EnvironmentView>>, ApiError> {
+    // Only the environments the caller may read.
+    let scope = caller.scope(Permission::Read);
     let envs = deps.store.list_environments(caller.org_id()).await?;
     Ok(JsonOut(List {
-        data: envs.into_iter().map(EnvironmentView::from).collect(),
+        data: envs
+            .into_iter()
+            .filter(|e| scope.contains(&e.id))
+            .map(EnvironmentView::from)
+            .collect(),
     }))
 }
 
@@ -118,7 +137,7 @@ pub(crate) async fn create(
     caller: Caller,
     Json(body): Json<CreateEnvironment>,
 ) -> Result<(StatusCode, JsonOut<EnvironmentView>), ApiError> {
-    caller.require_write()?;
+    caller.require(Permission::Write, None)?;
     let name = parse_name("environment", &body.name)?;
     let hosts = normalize_hosts(body.hosts)?;
     let env = deps
@@ -139,7 +158,9 @@ pub(crate) async fn show(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<EnvironmentView>, ApiError> {
-    Ok(JsonOut(find(&deps, &caller, &env).await?.into()))
+    let env = find(&deps, &caller, &env).await?;
+    caller.require(Permission::Read, Some(&env))?;
+    Ok(JsonOut(env.into()))
 }
 
 pub(crate) async fn update(
@@ -148,16 +169,18 @@ pub(crate) async fn update(
     Path(env): Path<String>,
     Json(body): Json<UpdateEnvironment>,
 ) -> Result<JsonOut<EnvironmentView>, ApiError> {
-    caller.require_write()?;
     let current = find(&deps, &caller, &env).await?;
+    caller.require(Permission::Write, Some(&current))?;
     let protected = body.protected.unwrap_or(current.protected);
     if current.protected && !protected {
         // Lifting protection removes the second pair of eyes: admins only.
-        caller.require_admin().map_err(|_| {
-            ApiError::Forbidden(format!(
-                "only admins may lift protection from environment {env:?}"
-            ))
-        })?;
+        caller
+            .require(Permission::Admin, Some(&current))
+            .map_err(|_| {
+                ApiError::Forbidden(format!(
+                    "only admins may lift protection from environment {env:?}"
+                ))
+            })?;
     }
     let hosts = match body.hosts {
         Some(hosts) => normalize_hosts(hosts)?,

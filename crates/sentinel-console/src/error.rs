@@ -27,12 +27,13 @@ pub(crate) enum Code {
     InvalidRequest,
     InvalidConfig,
     PayloadTooLarge,
+    TooManyRequests,
     Internal,
 }
 
 impl Code {
     #[cfg(test)]
-    pub(crate) const ALL: [Code; 9] = [
+    pub(crate) const ALL: [Code; 10] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -41,6 +42,7 @@ impl Code {
         Self::InvalidRequest,
         Self::InvalidConfig,
         Self::PayloadTooLarge,
+        Self::TooManyRequests,
         Self::Internal,
     ];
 
@@ -55,6 +57,7 @@ impl Code {
             Self::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
             Self::InvalidConfig => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -77,6 +80,7 @@ impl Code {
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::CONFLICT => Self::Conflict,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests,
             s if s.is_client_error() => Self::InvalidRequest,
             _ => Self::Internal,
         }
@@ -105,6 +109,11 @@ pub(crate) enum ApiError {
     InvalidRequest(String),
     InvalidConfig(Vec<FieldError>),
     PayloadTooLarge(String),
+    /// Refused for now; the client may retry after this many seconds.
+    TooManyRequests {
+        message: String,
+        retry_after_s: u64,
+    },
     /// The cause is logged with the request id and never sent.
     Internal(String),
 }
@@ -119,6 +128,7 @@ impl ApiError {
             Self::InvalidRequest(_) => Code::InvalidRequest,
             Self::InvalidConfig(_) => Code::InvalidConfig,
             Self::PayloadTooLarge(_) => Code::PayloadTooLarge,
+            Self::TooManyRequests { .. } => Code::TooManyRequests,
             Self::Internal(_) => Code::Internal,
         }
     }
@@ -152,6 +162,8 @@ struct Pending {
     errors: Option<Vec<FieldError>>,
     /// Internal detail for the log only.
     log: Option<String>,
+    /// Seconds for `Retry-After`.
+    retry_after_s: Option<u64>,
 }
 
 impl IntoResponse for ApiError {
@@ -163,12 +175,24 @@ impl IntoResponse for ApiError {
                 message: "internal error; the request id leads to the server log".into(),
                 errors: None,
                 log: Some(cause),
+                retry_after_s: None,
             },
             Self::InvalidConfig(errors) => Pending {
                 code,
                 message: format!("the config document has {} error(s)", errors.len()),
                 errors: Some(errors),
                 log: None,
+                retry_after_s: None,
+            },
+            Self::TooManyRequests {
+                message,
+                retry_after_s,
+            } => Pending {
+                code,
+                message,
+                errors: None,
+                log: None,
+                retry_after_s: Some(retry_after_s),
             },
             Self::Unauthorized(m)
             | Self::Forbidden(m)
@@ -180,6 +204,7 @@ impl IntoResponse for ApiError {
                 message: m,
                 errors: None,
                 log: None,
+                retry_after_s: None,
             },
         };
         let mut response = code.status().into_response();
@@ -241,6 +266,7 @@ pub(crate) async fn finish(
                 message,
                 errors: None,
                 log: None,
+                retry_after_s: None,
             }
         }
         None => return response,
@@ -271,6 +297,10 @@ pub(crate) async fn finish(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some(seconds) = pending.retry_after_s {
+        out.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     if pending.code == Code::Unauthorized {
         out.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -310,6 +340,7 @@ mod tests {
                 "400 invalid_request",
                 "422 invalid_config",
                 "413 payload_too_large",
+                "429 too_many_requests",
                 "500 internal",
             ]
         );

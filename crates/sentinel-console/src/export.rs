@@ -12,7 +12,7 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use sentinel_core::{AuditEvent, RequestRecord};
+use sentinel_core::{AuditEvent, Permission, RequestRecord};
 use sentinel_store::{AuditFilter, RecordFilter, Store};
 use serde::Deserialize;
 use serde_json::json;
@@ -71,6 +71,8 @@ async fn window(deps: &ConsoleDeps, caller: &Caller, q: ExportQuery) -> Result<W
         Some(name) => Some(environments::find(deps, caller, name).await?),
         None => None,
     };
+    // Exports are for auditors and admins, of the environments they hold.
+    caller.require_in(Permission::Audit, env.as_ref())?;
     Ok(Window {
         env_id: env.as_ref().map(|e| e.id.clone()),
         env_name: env.map(|e| e.name),

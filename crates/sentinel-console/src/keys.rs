@@ -10,7 +10,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use sentinel_core::{ApiKey, Environment, KeyState};
+use sentinel_core::{ApiKey, Environment, KeyState, Permission};
 use sentinel_store::NewKey;
 use serde::{Deserialize, Serialize};
 
@@ -162,7 +162,7 @@ pub(crate) async fn list(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<List<KeyView>>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let names = app_names(&deps, &caller, &env).await?;
     let keys = deps.store.list_keys(caller.org_id(), Some(&env.id)).await?;
     let now = now_ms();
@@ -183,8 +183,7 @@ pub(crate) async fn create(
     Path(env): Path<String>,
     Json(body): Json<CreateKey>,
 ) -> Result<(StatusCode, JsonOut<CreatedKey>), ApiError> {
-    caller.require_write()?;
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Write).await?;
     let app = applications::find(&deps, &caller, &env, &body.application).await?;
     let now = now_ms();
     let expires_at = expiry(&body, now)?;
@@ -217,7 +216,7 @@ pub(crate) async fn show(
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<JsonOut<KeyView>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let key = find(&deps, &caller, &env, &id).await?;
     Ok(JsonOut(view(&deps, &caller, &env, key).await?))
 }
@@ -229,8 +228,7 @@ pub(crate) async fn revoke(
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<JsonOut<KeyView>, ApiError> {
-    caller.require_write()?;
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Write).await?;
     let key = find(&deps, &caller, &env, &id).await?;
     if key.revoked_at.is_none() {
         deps.store

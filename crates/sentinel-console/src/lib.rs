@@ -10,7 +10,8 @@
 //!
 //! Invariants: every request is scoped to the calling operator's
 //! organization (another organization's names and ids answer 404, never
-//! 403); no response carries a client key after the one that created it, a
+//! 403), and every admin handler checks the caller's grants for the
+//! environment it acts on (`Caller::require`); no response carries a client key after the one that created it, a
 //! key or token digest, or a secret value; every response, errors included,
 //! carries `x-sentinel-request-id`; store errors are logged with that id and
 //! never returned.
@@ -27,8 +28,10 @@ mod export;
 mod extract;
 mod home;
 mod keys;
+mod login;
 mod openapi;
 mod operators;
+mod orgs;
 mod policy;
 mod providers;
 mod requests;
@@ -125,6 +128,10 @@ routes! {
     get "/api/v1/whoami" => operators::whoami;
     get "/api/v1/operators" => operators::list;
     post "/api/v1/operators" => operators::create;
+    put "/api/v1/operators/{id}/grants" => operators::set_grants;
+    post "/api/v1/operators/{id}/revoke" => operators::revoke;
+    get "/api/v1/orgs" => orgs::list;
+    post "/api/v1/orgs" => orgs::create;
     get "/api/v1/environments" => environments::list;
     post "/api/v1/environments" => environments::create;
     get "/api/v1/environments/{env}" => environments::show;
@@ -160,6 +167,7 @@ routes! {
 /// `ConnectInfo<SocketAddr>` so audit events carry the source address.
 pub fn router(deps: ConsoleDeps) -> Router {
     routes()
+        .layer(axum::Extension(Arc::new(login::LoginThrottle::default())))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))
         .with_state(deps)

@@ -127,6 +127,36 @@ fn operations() -> Vec<Op> {
         )
         .body(r("CreateOperator")),
         op(
+            "put",
+            "/api/v1/operators/{id}/grants",
+            "Replace an operator's grants (admin only; not your own)",
+            "200",
+            r("Operator"),
+        )
+        .body(r("SetGrants")),
+        op(
+            "post",
+            "/api/v1/operators/{id}/revoke",
+            "Revoke an operator; its token stops working at once (admin only; not your own)",
+            "200",
+            r("Operator"),
+        ),
+        op(
+            "get",
+            "/api/v1/orgs",
+            "List organizations (platform administrators only)",
+            "200",
+            list_of("Organization"),
+        ),
+        op(
+            "post",
+            "/api/v1/orgs",
+            "Create an organization and its first admin; the token is shown once (platform administrators only)",
+            "201",
+            r("CreatedOrganization"),
+        )
+        .body(r("CreateOrganization")),
+        op(
             "get",
             "/api/v1/environments",
             "List environments",
@@ -327,9 +357,12 @@ fn operations() -> Vec<Op> {
         op(
             "get",
             "/api/v1/audit/verify",
-            "Verify the audit hash chain",
+            "Verify the audit hash chain; a broken chain names its first bad event",
             "200",
-            json!({"type": "object"}),
+            json!({"type": "object", "properties": {
+                "ok": {"type": "boolean"}, "events": {"type": "integer"},
+                "first_bad_seq": {"type": ["integer", "null"]},
+                "first_bad_id": {"type": ["string", "null"]}}}),
         ),
         op(
             "get",
@@ -345,7 +378,7 @@ fn parameters(path: &str) -> Vec<Value> {
     let mut params = Vec::new();
     for (name, description) in [
         ("env", "Environment name"),
-        ("id", "Key id or request id"),
+        ("id", "Key id, request id or operator id"),
         ("name", "Secret name"),
         ("n", "Revision number"),
     ] {
@@ -531,7 +564,7 @@ fn schemas() -> Value {
             "properties": { "error": {
                 "type": "object", "required": ["code", "message", "request_id"],
                 "properties": {
-                    "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict", "invalid_request", "invalid_config", "payload_too_large", "internal"] },
+                    "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict", "invalid_request", "invalid_config", "payload_too_large", "too_many_requests", "internal"] },
                     "message": { "type": "string" },
                     "request_id": { "type": "string" },
                     "errors": { "type": "array", "items": r("FieldError") }
@@ -541,11 +574,14 @@ fn schemas() -> Value {
         "FieldError": { "type": "object", "required": ["path", "message"], "properties": { "path": { "type": "string" }, "message": { "type": "string" } } },
         "Operator": { "type": "object", "properties": {
             "id": { "type": "string" }, "name": { "type": "string" },
-            "role": { "type": "string", "enum": ["admin", "operator", "approver", "auditor"] },
+            "grants": { "type": "array", "items": r("Grant") },
+            "platform_admin": { "type": "boolean" },
             "created_at": ts, "revoked_at": opt_ts } },
-        "CreatedOperator": { "allOf": [r("Operator"), { "type": "object", "required": ["token"], "properties": { "token": { "type": "string", "description": "Shown once" } } }] },
-        "CreateOperator": { "type": "object", "required": ["name", "role"], "additionalProperties": false, "properties": {
-            "name": { "type": "string" }, "role": { "type": "string", "enum": ["admin", "operator", "approver", "auditor"] } } },
+        "CreateOperator": { "type": "object", "required": ["name"], "additionalProperties": false,
+            "description": "Either role (with optional environments) or grants", "properties": {
+            "name": { "type": "string" }, "role": { "type": "string", "enum": ["admin", "operator", "approver", "auditor"] },
+            "environments": { "type": "array", "items": { "type": "string" }, "description": "Leave out for every environment" },
+            "grants": { "type": "array", "items": r("GrantBody") } } },
         "WhoAmI": { "allOf": [r("Operator"), { "type": "object", "properties": { "organization": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } } } }] },
         "Environment": { "type": "object", "properties": {
             "id": { "type": "string" }, "name": { "type": "string" }, "protected": { "type": "boolean" },
@@ -633,7 +669,29 @@ fn schemas() -> Value {
     record["price_source"] =
         json!({ "type": ["string", "null"], "enum": ["builtin", "environment", "unknown", null] });
     alert_schemas(&mut schemas);
+    access_schemas(&mut schemas);
     schemas
+}
+
+/// Grants and organizations (split out: one `json!` that large overflows
+/// the macro recursion limit).
+fn access_schemas(schemas: &mut Value) {
+    let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
+    schemas["Grant"] = json!({ "type": "object", "properties": {
+            "role": { "type": "string", "enum": ["admin", "operator", "approver", "auditor"] },
+            "environment": { "type": ["string", "null"], "description": "null: every environment" } } });
+    schemas["GrantBody"] = json!({ "type": "object", "required": ["role"], "additionalProperties": false, "properties": {
+            "role": { "type": "string", "enum": ["admin", "operator", "approver", "auditor"] },
+            "environments": { "type": ["array", "null"], "items": { "type": "string" }, "description": "Leave out for every environment" } } });
+    schemas["SetGrants"] = json!({ "type": "object", "required": ["grants"], "additionalProperties": false, "properties": {
+            "grants": { "type": "array", "items": r("GrantBody") } } });
+    schemas["Organization"] = json!({ "type": "object", "properties": {
+            "id": { "type": "string" }, "name": { "type": "string" }, "created_at": ts } });
+    schemas["CreateOrganization"] = json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$" },
+            "admin_name": { "type": "string", "description": "The first admin's name (default admin)" } } });
+    schemas["CreatedOrganization"] = json!({ "allOf": [r("Organization"), { "type": "object", "required": ["admin"], "properties": { "admin": r("CreatedOperator") } }] });
+    schemas["CreatedOperator"] = json!({ "allOf": [r("Operator"), { "type": "object", "required": ["token"], "properties": { "token": { "type": "string", "description": "Shown once" } } }] });
 }
 
 fn alert_schemas(schemas: &mut Value) {

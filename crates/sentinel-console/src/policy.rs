@@ -7,6 +7,7 @@ use axum::{
     Json as JsonOut,
     extract::{Path, State},
 };
+use sentinel_core::Permission;
 use sentinel_policy::ExplainQuery;
 
 use crate::{ConsoleDeps, auth::Caller, environments, error::ApiError, extract::Json, keys};
@@ -17,7 +18,7 @@ pub(crate) async fn explain(
     Path(env): Path<String>,
     Json(query): Json<ExplainQuery>,
 ) -> Result<JsonOut<serde_json::Value>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     if query.model.is_empty() || query.model.len() > 256 {
         return Err(ApiError::InvalidRequest(
             "model must be a model name (1 to 256 characters)".into(),

@@ -2,6 +2,7 @@
 //! of every endpoint (provider + upstream model), as this replica sees them.
 
 use axum::{Json as JsonOut, extract::State};
+use sentinel_core::{EnvScope, Permission};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -24,8 +25,21 @@ pub(crate) async fn health(
     Query(q): Query<HealthQuery>,
 ) -> Result<JsonOut<HealthList>, ApiError> {
     let env = match &q.env {
-        Some(name) => Some(environments::find(&deps, &caller, name).await?),
+        Some(name) => Some(environments::find_for(&deps, &caller, name, Permission::Read).await?),
         None => None,
+    };
+    // Without env, only the environments the caller may read (`None`: all).
+    let readable: Option<Vec<String>> = match caller.scope(Permission::Read) {
+        EnvScope::All => None,
+        EnvScope::Only(ids) => Some(
+            deps.store
+                .list_environments(caller.org_id())
+                .await?
+                .into_iter()
+                .filter(|e| ids.contains(&e.id))
+                .map(|e| e.name)
+                .collect(),
+        ),
     };
     let data = (deps.provider_health)()
         .into_iter()
@@ -34,6 +48,11 @@ pub(crate) async fn health(
         .filter(|entry| {
             env.as_ref()
                 .is_none_or(|e| entry["environment"] == e.name.as_str())
+        })
+        .filter(|entry| {
+            readable
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| entry["environment"] == n.as_str()))
         })
         .collect();
     Ok(JsonOut(HealthList { data }))

@@ -5,7 +5,7 @@ use axum::{
     Json as JsonOut,
     extract::{Path, State},
 };
-use sentinel_core::RequestRecord;
+use sentinel_core::{Permission, RequestRecord};
 use sentinel_store::RecordFilter;
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +97,8 @@ pub(crate) async fn search(
         Some(name) => Some(environments::find(&deps, &caller, name).await?),
         None => None,
     };
+    // Without env, records of every environment: only for org-wide readers.
+    caller.require_in(Permission::Read, env.as_ref())?;
     let app = match (&q.app, &env) {
         (Some(name), Some(env)) => Some(applications::find(&deps, &caller, env, name).await?),
         (Some(_), None) => {
@@ -133,11 +135,21 @@ pub(crate) async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<JsonOut<RequestRecord>, ApiError> {
-    deps.store
+    let record = deps
+        .store
         .get_record(caller.org_id(), &id)
         .await?
-        .map(JsonOut)
-        .ok_or_else(|| ApiError::not_found(format_args!("request {id:?}")))
+        .ok_or_else(|| ApiError::not_found(format_args!("request {id:?}")))?;
+    if !caller
+        .operator
+        .may(Permission::Read, record.env_id.as_deref())
+    {
+        return Err(ApiError::Forbidden(format!(
+            "your grants do not allow read in environment {:?}, where request {id:?} was served",
+            record.env_name.as_deref().unwrap_or("(none)")
+        )));
+    }
+    Ok(JsonOut(record))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use axum::{
     Json as JsonOut,
     extract::{Path, State},
 };
-use sentinel_core::{Environment, SecretMeta};
+use sentinel_core::{Environment, Permission, SecretMeta};
 use sentinel_store::{SecretVersion, SecretWrite, SecretWriteMode};
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +104,7 @@ pub(crate) async fn list(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<List<SecretView>>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let secrets = deps.store.list_secrets(caller.org_id(), &env.id).await?;
     Ok(JsonOut(List {
         data: secrets
@@ -114,17 +114,27 @@ pub(crate) async fn list(
     }))
 }
 
-/// Every version of one secret (never values).
+/// Every version of one secret (never values). A sensitive read: audited.
 pub(crate) async fn versions(
     State(deps): State<ConsoleDeps>,
     caller: Caller,
     Path((env, name)): Path<(String, String)>,
 ) -> Result<JsonOut<SecretVersions>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let name = parse_name("secret", &name)?;
     let versions = deps
         .store
         .list_secret_versions(caller.org_id(), &env.id, name.as_str())
+        .await?;
+    deps.store
+        .append_audit_event(
+            caller.org_id(),
+            &caller.audit(),
+            "secret.versions.read",
+            &format!("secret/{}", name.as_str()),
+            Some(&env.id),
+            serde_json::json!({ "environment": env.name, "name": name.as_str() }),
+        )
         .await?;
     Ok(JsonOut(SecretVersions {
         name: name.as_str().to_owned(),
@@ -161,11 +171,10 @@ async fn write(
     body: PutSecret,
     mode: SecretWriteMode,
 ) -> Result<JsonOut<SecretView>, ApiError> {
-    caller.require_write()?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Write).await?;
     if body.allow_reuse {
-        caller.require_admin()?;
+        caller.require(Permission::Admin, Some(&env))?;
     }
-    let env = environments::find(&deps, &caller, &env).await?;
     let name = parse_name("secret", &name)?;
     if body.value.is_empty() {
         return Err(ApiError::InvalidRequest("secret value is empty".into()));

@@ -107,8 +107,8 @@ pub struct SecretMeta {
     pub updated_at: UnixMillis,
 }
 
-/// What an operator may do. Issue-level roles beyond `admin` arrive with the
-/// control plane; the store already keeps the role per operator.
+/// What an operator may do, granted per environment or for all of them
+/// (see [`Grant`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -135,15 +135,132 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Whether this role carries `permission`: admins everything, operators
+    /// read and change, approvers read and approve, auditors read, including
+    /// the audit log and exports.
+    pub fn allows(self, permission: Permission) -> bool {
+        match permission {
+            Permission::Read => true,
+            Permission::Write => matches!(self, Self::Admin | Self::Operator),
+            Permission::Approve => matches!(self, Self::Admin | Self::Approver),
+            Permission::Audit => matches!(self, Self::Admin | Self::Auditor),
+            Permission::Admin => self == Self::Admin,
+        }
+    }
+}
+
+/// What an admin route asks of its caller, checked against the caller's
+/// grants for the environment the route acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// See configuration, keys, secrets' metadata, records, alerts.
+    Read,
+    /// Change keys, applications, secrets, providers, config.
+    Write,
+    /// Approve or reject change requests.
+    Approve,
+    /// Read the audit log and export records or audit events.
+    Audit,
+    /// Manage operators and lift protection.
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Approve => "approve",
+            Self::Audit => "audit",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// One role held by an operator, for one environment or (when `env_id` is
+/// `None`) for every environment of the organization, present and future.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub role: Role,
+    pub env_id: Option<String>,
+    /// The environment's name, for display; `None` with `env_id`.
+    pub env_name: Option<String>,
+}
+
+impl Grant {
+    /// A grant of `role` over every environment.
+    pub fn everywhere(role: Role) -> Self {
+        Self {
+            role,
+            env_id: None,
+            env_name: None,
+        }
+    }
+}
+
+/// Which environments a permission reaches for one operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvScope {
+    /// Every environment (an organization-wide grant).
+    All,
+    /// Only these environment ids (possibly none).
+    Only(Vec<String>),
+}
+
+impl EnvScope {
+    pub fn contains(&self, env_id: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(ids) => ids.iter().any(|id| id == env_id),
+        }
+    }
+}
+
 /// A person or automation identity in one organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operator {
     pub id: String,
     pub org_id: String,
     pub name: String,
-    pub role: Role,
+    /// What the operator may do, and where. No grants: nothing but `whoami`.
+    pub grants: Vec<Grant>,
+    /// May create and list organizations (the bootstrap admin is one).
+    pub platform_admin: bool,
     pub created_at: UnixMillis,
     pub revoked_at: Option<UnixMillis>,
+}
+
+impl Operator {
+    /// Whether a grant carries `permission` for environment `env_id`, or,
+    /// with `None`, for the whole organization (an org-wide grant).
+    pub fn may(&self, permission: Permission, env_id: Option<&str>) -> bool {
+        self.grants.iter().any(|g| {
+            g.role.allows(permission)
+                && match (&g.env_id, env_id) {
+                    (None, _) => true,
+                    (Some(granted), Some(wanted)) => granted == wanted,
+                    (Some(_), None) => false,
+                }
+        })
+    }
+
+    /// The environments where `permission` holds.
+    pub fn scope(&self, permission: Permission) -> EnvScope {
+        if self.may(permission, None) {
+            return EnvScope::All;
+        }
+        let mut ids: Vec<String> = self
+            .grants
+            .iter()
+            .filter(|g| g.role.allows(permission))
+            .filter_map(|g| g.env_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        EnvScope::Only(ids)
+    }
 }
 
 /// An immutable numbered snapshot of an environment's config document.
@@ -188,6 +305,67 @@ pub struct AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn operator(grants: Vec<Grant>) -> Operator {
+        Operator {
+            id: "op".into(),
+            org_id: "org".into(),
+            name: "n".into(),
+            grants,
+            platform_admin: false,
+            created_at: 0,
+            revoked_at: None,
+        }
+    }
+
+    fn on(role: Role, env_id: &str) -> Grant {
+        Grant {
+            role,
+            env_id: Some(env_id.into()),
+            env_name: None,
+        }
+    }
+
+    #[test]
+    fn roles_carry_their_permissions() {
+        use Permission::*;
+        let table = [
+            (Role::Admin, [true, true, true, true, true]),
+            (Role::Operator, [true, true, false, false, false]),
+            (Role::Approver, [true, false, true, false, false]),
+            (Role::Auditor, [true, false, false, true, false]),
+        ];
+        for (role, expected) in table {
+            let got = [Read, Write, Approve, Audit, Admin].map(|p| role.allows(p));
+            assert_eq!(got, expected, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn grants_reach_their_environments_only() {
+        // Changes dev freely, only reads prod.
+        let op = operator(vec![on(Role::Operator, "dev"), on(Role::Auditor, "prod")]);
+        assert!(op.may(Permission::Write, Some("dev")));
+        assert!(!op.may(Permission::Write, Some("prod")));
+        assert!(op.may(Permission::Read, Some("prod")));
+        assert!(op.may(Permission::Audit, Some("prod")));
+        assert!(!op.may(Permission::Audit, Some("dev")));
+        assert!(!op.may(Permission::Read, Some("staging")));
+        assert!(!op.may(Permission::Read, None), "no org-wide grant");
+        assert_eq!(
+            op.scope(Permission::Read),
+            EnvScope::Only(vec!["dev".into(), "prod".into()])
+        );
+        assert_eq!(op.scope(Permission::Admin), EnvScope::Only(vec![]));
+
+        let everywhere = operator(vec![Grant::everywhere(Role::Approver)]);
+        assert!(everywhere.may(Permission::Approve, Some("anything")));
+        assert!(everywhere.may(Permission::Read, None));
+        assert!(!everywhere.may(Permission::Write, Some("dev")));
+        assert_eq!(everywhere.scope(Permission::Read), EnvScope::All);
+        assert!(EnvScope::All.contains("x"));
+        assert!(!operator(vec![]).may(Permission::Read, Some("dev")));
+    }
 
     fn key(revoked_at: Option<i64>, expires_at: Option<i64>) -> ApiKey {
         ApiKey {

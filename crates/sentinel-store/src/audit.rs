@@ -37,8 +37,10 @@ pub struct AuditFilter {
 pub struct AuditVerification {
     pub ok: bool,
     pub events: u64,
-    /// The first event whose hash or link does not match, if any.
+    /// The first event whose hash or link does not match, if any: its
+    /// position in the chain and its id.
     pub first_bad_seq: Option<i64>,
+    pub first_bad_id: Option<String>,
 }
 
 /// The chained hash of an event's fields.
@@ -214,7 +216,8 @@ impl Store {
     }
 
     /// Appends an event that changes nothing else: a sensitive read, such
-    /// as an export. `details` must never hold a secret value.
+    /// as an export, or a failed login. `details` must never hold a secret
+    /// value. Publishes no change: no configuration moved.
     pub async fn append_audit_event(
         &self,
         org_id: &str,
@@ -225,7 +228,7 @@ impl Store {
         details: serde_json::Value,
     ) -> Result<(), StoreError> {
         let target = target.to_owned();
-        write_tx!(self, |tx| {
+        write_tx!(quiet self, |tx| {
             append_audit!(tx, org_id, ctx, action, target, env_id, details);
         })
     }
@@ -246,6 +249,7 @@ impl Store {
                     ok: false,
                     events: rows.len() as u64,
                     first_bad_seq: Some(row.seq),
+                    first_bad_id: Some(row.id.clone()),
                 });
             }
             prev.clone_from(&row.hash);
@@ -254,6 +258,7 @@ impl Store {
             ok: true,
             events: rows.len() as u64,
             first_bad_seq: None,
+            first_bad_id: None,
         })
     }
 }

@@ -56,8 +56,14 @@ pub(crate) use with_pool;
 /// Runs `$body` inside a write transaction bound to `$tx`, commits when it
 /// returns `Ok`, and publishes a change. Writers race for the next audit
 /// sequence number only under PostgreSQL; the loser's transaction is retried.
+/// `write_tx!(quiet store, |tx| …)` publishes nothing: for writes that change
+/// no configuration (an audit event of a read or a failed login), so they
+/// never make the gateway rebuild its snapshot.
 macro_rules! write_tx {
     ($store:expr, |$tx:ident| $body:expr) => {{
+        $crate::backend::write_tx!(quiet $store, |$tx| $body).inspect(|_| $store.publish_change())
+    }};
+    (quiet $store:expr, |$tx:ident| $body:expr) => {{
         let _serial = $store.write_guard().await;
         let mut attempt = 0u32;
         loop {
@@ -80,7 +86,6 @@ macro_rules! write_tx {
                 other => break other,
             }
         }
-        .inspect(|_| $store.publish_change())
     }};
 }
 pub(crate) use write_tx;

@@ -37,5 +37,6 @@ pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
 pub use key::NewKey;
 pub use lease::Lease;
+pub use org::{NewOperator, PLATFORM_ACTOR};
 pub use record::{RecordFilter, RecordPage};
 pub use secret::{MasterKeyRotation, SecretVersion, SecretWrite, SecretWriteMode};

@@ -2,10 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use sentinel_core::{ApiKey, RequestRecord, Role};
+use sentinel_core::{ApiKey, Grant, RequestRecord, Role};
 use sentinel_store::{
-    AuditContext, AuditFilter, MasterKey, RecordFilter, SecretWrite, SecretWriteMode, Store,
-    StoreError,
+    AuditContext, AuditFilter, MasterKey, NewOperator, RecordFilter, SecretWrite, SecretWriteMode,
+    Store, StoreError,
 };
 use sentinel_testkit::postgres::TestDatabase;
 
@@ -487,10 +487,24 @@ async fn audit_chain_holds_under_concurrency_and_detects_tampering(f: Fixture) {
     assert_eq!(events[0].source_addr.as_deref(), Some("127.0.0.1"));
 
     // Rewrite history directly in the database: verification finds it.
+    let fifth = s
+        .list_audit(
+            &org.id,
+            AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.seq == 5)
+        .unwrap();
     tamper_with_audit(&f.url, &org.id).await;
     let verified = s.verify_audit_chain(&org.id).await.unwrap();
     assert!(!verified.ok);
     assert_eq!(verified.first_bad_seq, Some(5));
+    assert_eq!(verified.first_bad_id, Some(fifth.id));
 }
 
 async fn tamper_with_audit(url: &str, org_id: &str) {
@@ -704,6 +718,21 @@ async fn changes_are_published(f: Fixture) {
         seen,
         "request records are not configuration changes"
     );
+    s.append_audit_event(
+        &org.id,
+        &ctx(),
+        "operator.login_failed",
+        "operator/unknown",
+        None,
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        *changes.borrow(),
+        seen,
+        "audit events of reads and failed logins are not configuration changes"
+    );
 }
 
 async fn operators_are_found_by_token_digest(f: Fixture) {
@@ -736,6 +765,148 @@ async fn operators_are_found_by_token_digest(f: Fixture) {
     ));
     assert_eq!(s.list_operators(&org.id).await.unwrap().len(), 1);
     assert!(s.ping().await.is_ok());
+}
+
+async fn operators_hold_grants_and_are_revoked(f: Fixture) {
+    let s = &f.store;
+    let org = s.ensure_org("default").await.unwrap();
+    let other = s.ensure_org("other").await.unwrap();
+    let dev = s
+        .create_environment(&org.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
+    let theirs = s
+        .create_environment(&other.id, "dev", false, &[], &ctx())
+        .await
+        .unwrap();
+    let on = |env: &sentinel_core::Environment, role| Grant {
+        role,
+        env_id: Some(env.id.clone()),
+        env_name: Some(env.name.clone()),
+    };
+    let grants = [on(&dev, Role::Operator), Grant::everywhere(Role::Auditor)];
+    let op = s
+        .create_operator_with(
+            &org.id,
+            &NewOperator {
+                name: "dana",
+                grants: &grants,
+                platform_admin: false,
+                token_digest_hex: &"ab".repeat(32),
+            },
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    let found = s
+        .find_operator_by_token_digest(&"ab".repeat(32))
+        .await
+        .unwrap()
+        .unwrap();
+    // Org-wide grants first, then by environment name.
+    assert_eq!(found.grants, [grants[1].clone(), grants[0].clone()]);
+    assert!(!found.platform_admin);
+
+    // A grant on another organization's environment is refused as absent,
+    // and nothing of the failed change remains.
+    let refused = s
+        .set_operator_grants(&org.id, &op.id, &[on(&theirs, Role::Admin)], &ctx())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.get_operator(&org.id, &op.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .grants
+            .len(),
+        2
+    );
+    // Another organization's operator id is absent.
+    assert!(s.get_operator(&other.id, &op.id).await.unwrap().is_none());
+    assert!(matches!(
+        s.revoke_operator(&other.id, &op.id, &ctx()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let changed = s
+        .set_operator_grants(
+            &org.id,
+            &op.id,
+            &[Grant::everywhere(Role::Approver)],
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.grants, [Grant::everywhere(Role::Approver)]);
+    let revoked = s.revoke_operator(&org.id, &op.id, &ctx()).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert!(
+        s.find_operator_by_token_digest(&"ab".repeat(32))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Revoking again changes nothing and writes no second event.
+    s.revoke_operator(&org.id, &op.id, &ctx()).await.unwrap();
+    let actions: Vec<String> = s
+        .list_audit(
+            &org.id,
+            AuditFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("operator."))
+            .collect::<Vec<_>>(),
+        ["operator.revoke", "operator.grants", "operator.create"]
+    );
+
+    // A new organization comes with its first admin, audited on both sides.
+    let admin = [Grant::everywhere(Role::Admin)];
+    let (acme, first) = s
+        .create_org(
+            "acme",
+            &NewOperator {
+                name: "admin",
+                grants: &admin,
+                platform_admin: false,
+                token_digest_hex: &"cd".repeat(32),
+            },
+            &org.id,
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.org_id, acme.id);
+    assert_eq!(s.list_operators(&acme.id).await.unwrap()[0].grants, admin);
+    assert!(s.verify_audit_chain(&acme.id).await.unwrap().ok);
+    assert!(matches!(
+        s.create_org(
+            "acme",
+            &NewOperator {
+                name: "admin",
+                grants: &admin,
+                platform_admin: false,
+                token_digest_hex: &"ef".repeat(32),
+            },
+            &org.id,
+            &ctx(),
+        )
+        .await,
+        Err(StoreError::Conflict { .. })
+    ));
 }
 
 fn write(mode: SecretWriteMode) -> SecretWrite {
@@ -975,6 +1146,7 @@ on_both!(
     records_are_found_by_provider_policy_and_latency,
     changes_are_published,
     operators_are_found_by_token_digest,
+    operators_hold_grants_and_are_revoked,
     rotation_retires_the_previous_version,
     master_key_rotation_rewraps_and_resumes,
 );

@@ -6,12 +6,12 @@ use anyhow::Context as _;
 use axum::http::StatusCode;
 use sentinel_config::{ServerConfig, TlsCertConfig, redact_url};
 use sentinel_console::ConsoleDeps;
-use sentinel_core::{DEFAULT_ORG, Role};
+use sentinel_core::{DEFAULT_ORG, Grant, Role};
 use sentinel_gateway::{BuildDeps, EndpointRegistry, Gateway, GatewaySettings};
 use sentinel_limits::{Counters, MemoryCounters, RedisCounters};
 use sentinel_listener::{CertFiles, Edge, ListenerLimits, TlsCerts, TrustedProxies};
 use sentinel_providers::{HttpSettings, ProviderRegistry};
-use sentinel_store::{AuditContext, Store};
+use sentinel_store::{AuditContext, NewOperator, Store};
 use sentinel_telemetry::{TraceExporter, TraceSettings};
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -395,8 +395,20 @@ async fn bootstrap(
         source_addr: None,
         request_id: None,
     };
+    // The bootstrap admin administers every environment of the default
+    // organization and is the platform administrator (creates organizations).
+    let grants = [Grant::everywhere(Role::Admin)];
     store
-        .create_operator(&org.id, "admin", Role::Admin, &digest, &audit)
+        .create_operator_with(
+            &org.id,
+            &NewOperator {
+                name: "admin",
+                grants: &grants,
+                platform_admin: true,
+                token_digest_hex: &digest,
+            },
+            &audit,
+        )
         .await?;
     Ok(Some(token))
 }

@@ -14,7 +14,7 @@ use axum::{
     http::StatusCode,
 };
 use sentinel_config::{CompileContext, ConfigError, ConfigWarning, MAX_DOCUMENT_BYTES};
-use sentinel_core::{ConfigRevision, Environment};
+use sentinel_core::{ConfigRevision, Environment, Permission};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -189,7 +189,7 @@ pub(crate) async fn current(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<RevisionView>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let latest = deps.store.latest_revision(caller.org_id(), &env.id).await?;
     Ok(JsonOut(match latest {
         Some(rev) => RevisionView::new(rev, &env),
@@ -202,7 +202,7 @@ pub(crate) async fn revisions(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<List<RevisionSummary>>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let revisions = deps.store.list_revisions(caller.org_id(), &env.id).await?;
     Ok(JsonOut(List {
         data: revisions.into_iter().map(RevisionSummary::from).collect(),
@@ -214,7 +214,7 @@ pub(crate) async fn revision(
     caller: Caller,
     Path((env, n)): Path<(String, String)>,
 ) -> Result<JsonOut<RevisionView>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let not_found =
         || ApiError::not_found(format_args!("revision {n} of environment {:?}", env.name));
     let number: i64 = n.parse().map_err(|_| not_found())?;
@@ -234,7 +234,7 @@ pub(crate) async fn plan(
     Json(body): Json<PlanBody>,
 ) -> Result<JsonOut<PlanView>, ApiError> {
     check_size(&body.document)?;
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let checked = check(&deps, &caller, &env, &body.document).await?;
     let latest = deps.store.latest_revision(caller.org_id(), &env.id).await?;
     let (base_revision, base_document) = latest
@@ -263,7 +263,6 @@ pub(crate) async fn apply(
     Path(env): Path<String>,
     Json(body): Json<ApplyBody>,
 ) -> Result<(StatusCode, JsonOut<Applied>), ApiError> {
-    caller.require_write()?;
     check_size(&body.document)?;
     let message = body.message.trim();
     if message.is_empty() || message.chars().count() > MAX_MESSAGE_CHARS {
@@ -276,7 +275,7 @@ pub(crate) async fn apply(
             "base_revision must be 0 or more".into(),
         ));
     }
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Write).await?;
     let checked = check(&deps, &caller, &env, &body.document).await?;
     if !checked.errors.is_empty() {
         return Err(ApiError::InvalidConfig(checked.errors));

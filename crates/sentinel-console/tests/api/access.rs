@@ -35,7 +35,11 @@ async fn authentication_and_roles(h: &Harness) {
     let a = h.get("/api/v1/whoami", &h.auditor).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert_eq!(a.json["name"], "audrey");
-    assert_eq!(a.json["role"], "auditor");
+    assert_eq!(
+        a.json["grants"],
+        json!([{"role": "auditor", "environment": null}])
+    );
+    assert_eq!(a.json["platform_admin"], false);
     assert_eq!(a.json["organization"]["name"], "default");
 
     // Readers read, and may not write.

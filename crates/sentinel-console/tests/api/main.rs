@@ -13,5 +13,8 @@ mod access;
 mod audit;
 mod config;
 mod isolation;
+mod orgs;
 mod requests;
 mod resources;
+mod roles;
+mod routes;

@@ -27,6 +27,8 @@ pub const INVALID_DOC: &str = "providers:\n  bad:\n    kind: no-such-kind\nroute
 
 pub struct Harness {
     pub store: Store,
+    /// The store's URL, for tests that change rows behind the store's back.
+    pub url: String,
     pub router: Router,
     pub org: Organization,
     pub admin: String,
@@ -86,16 +88,17 @@ impl Harness {
             dir.path().join("sentinel.db").display()
         );
         let store = Store::open(&url, MasterKey::generate()).await.unwrap();
-        Self::with_store(store, Keep::Dir { _dir: dir }).await
+        Self::with_store(store, url, Keep::Dir { _dir: dir }).await
     }
 
     pub async fn postgres() -> Self {
         let db = sentinel_testkit::postgres::TestDatabase::create().await;
         let store = Store::open(&db.url, MasterKey::generate()).await.unwrap();
-        Self::with_store(store, Keep::Pg { _db: db }).await
+        let url = db.url.clone();
+        Self::with_store(store, url, Keep::Pg { _db: db }).await
     }
 
-    async fn with_store(store: Store, keep: Keep) -> Self {
+    async fn with_store(store: Store, url: String, keep: Keep) -> Self {
         let org = store.ensure_org("default").await.unwrap();
         let admin = add_operator(&store, &org.id, "alice", Role::Admin).await;
         let operator = add_operator(&store, &org.id, "olga", Role::Operator).await;
@@ -115,6 +118,7 @@ impl Harness {
         });
         Self {
             store,
+            url,
             router,
             org,
             admin,
@@ -145,6 +149,31 @@ impl Harness {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Answer {
+        self.raw_from([192, 0, 2, 7], method, path, token, body)
+            .await
+    }
+
+    /// [`Harness::call`] from another source address.
+    pub async fn call_from(
+        &self,
+        addr: [u8; 4],
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.raw_from(addr, method, path, token, body).await
+    }
+
+    async fn raw_from(
+        &self,
+        addr: [u8; 4],
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut request = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
             .uri(path);
@@ -157,7 +186,7 @@ impl Harness {
         let mut request = request.body(Body::from(body.unwrap_or_default())).unwrap();
         request
             .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 41000))));
+            .insert(ConnectInfo(SocketAddr::from((addr, 41000))));
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

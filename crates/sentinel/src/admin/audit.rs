@@ -98,6 +98,12 @@ pub(crate) fn render_verify(value: &Value) -> (bool, String) {
     } else {
         "audit chain verification FAILED\n".to_owned()
     };
+    if let (Some(seq), Some(id)) = (
+        value["first_bad_seq"].as_i64(),
+        value["first_bad_id"].as_str(),
+    ) {
+        out.push_str(&format!("  first bad event: seq {seq}, id {id}\n"));
+    }
     if let Some(map) = value.as_object() {
         for (k, v) in map {
             if k != "valid" && k != "ok" && !v.is_null() {
@@ -133,10 +139,12 @@ mod tests {
         let (ok, out) = render_verify(&json!({"valid": true, "events": 12}));
         assert!(ok);
         assert_eq!(out, "audit chain verified\n  events: 12\n");
-        let (ok, out) = render_verify(&json!({"valid": false, "first_bad_seq": 7}));
+        let (ok, out) = render_verify(
+            &json!({"ok": false, "events": 9, "first_bad_seq": 7, "first_bad_id": "0190-e7"}),
+        );
         assert!(!ok);
         assert!(
-            out.contains("FAILED") && out.contains("first_bad_seq: 7"),
+            out.contains("FAILED") && out.contains("first bad event: seq 7, id 0190-e7"),
             "{out}"
         );
     }

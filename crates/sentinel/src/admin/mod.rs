@@ -1,5 +1,5 @@
 //! Admin commands: `sentinel env|apps|keys|secrets|config|policy|requests|
-//! audit|alerts|operators|whoami`. Each talks to the console's admin API, so every change
+//! audit|alerts|orgs|operators|whoami`. Each talks to the console's admin API, so every change
 //! is authenticated and audited exactly as it is from any other client.
 //!
 //! Output is a human-readable table by default and the server's JSON with
@@ -16,6 +16,7 @@ mod env;
 mod export;
 mod keys;
 mod operators;
+mod orgs;
 mod policy;
 mod providers;
 mod requests;
@@ -130,7 +131,15 @@ pub enum Command {
         #[command(subcommand)]
         command: providers::Command,
     },
-    /// Operators of your organization (admins only): list, create.
+    /// Organizations (platform administrators only): list, create.
+    Orgs {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: orgs::Command,
+    },
+    /// Operators of your organization (admins only): list, create, grant,
+    /// revoke.
     Operators {
         #[command(flatten)]
         conn: Conn,
@@ -173,6 +182,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Operators { conn, command } => {
             operators::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Orgs { conn, command } => {
+            orgs::run(&Client::new(&conn)?, command, conn.json).await?
         }
         Command::Export { conn, command } => export::run(&Client::new(&conn)?, command).await?,
         Command::Policy { conn, command } => {
