@@ -24,6 +24,7 @@ mod compile;
 mod document;
 mod env;
 mod error;
+mod promote;
 mod safety;
 mod server;
 pub mod testing;
@@ -40,6 +41,10 @@ pub use document::{
 pub use env::{
     EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
     Strategy, Target, Timeouts,
+};
+pub use promote::{
+    DEFAULT_PROMOTED_SECTIONS, MissingReference, PROMOTABLE_SECTIONS, Promoted, parse_sections,
+    promote,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};

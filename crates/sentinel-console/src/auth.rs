@@ -86,6 +86,17 @@ impl Caller {
         }
     }
 
+    /// Approving (and rejecting) change requests is for approvers and admins.
+    pub(crate) fn require_approver(&self) -> Result<(), ApiError> {
+        match self.operator.role {
+            Role::Admin | Role::Approver => Ok(()),
+            role @ (Role::Operator | Role::Auditor) => Err(ApiError::Forbidden(format!(
+                "only approvers and admins review change requests (your role: {})",
+                role.as_str()
+            ))),
+        }
+    }
+
     /// Operator management is for admins only.
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.operator.role == Role::Admin {
@@ -190,6 +201,9 @@ mod tests {
             assert_eq!(caller(role).require_write().is_ok(), write, "{role:?}");
             assert_eq!(caller(role).require_admin().is_ok(), admin, "{role:?}");
         };
+        let approve = |role| caller(role).require_approver().is_ok();
+        assert!(approve(Role::Admin) && approve(Role::Approver));
+        assert!(!approve(Role::Operator) && !approve(Role::Auditor));
         check(Role::Admin, true, true);
         check(Role::Operator, true, false);
         check(Role::Approver, false, false);

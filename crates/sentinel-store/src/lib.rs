@@ -17,6 +17,7 @@
 mod alert;
 mod audit;
 mod backend;
+mod change;
 mod config;
 mod crypto;
 mod env;
@@ -31,6 +32,7 @@ pub use alert::{
 };
 pub use audit::{AuditContext, AuditFilter, AuditVerification};
 pub use backend::Store;
+pub use change::{ApplyOutcome, NewChange};
 pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
 pub use key::NewKey;
