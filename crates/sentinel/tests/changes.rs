@@ -578,7 +578,7 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
         audit_actions(&app, &format!("change/{id}")).await,
         ["change.promote"]
     );
-    call_as(
+    let (status, body) = call_as(
         &app,
         &ada,
         Method::POST,
@@ -586,10 +586,11 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
         Some(json!({"apply": true})),
     )
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let current = app
         .admin_ok(Method::GET, "/api/v1/environments/prod/config", None)
         .await;
-    assert_eq!(current["revision"], 3, "{current}");
+    assert_eq!(current["revision"], 2, "{current}");
     assert_eq!(current["document"], promoted);
 
     // --only policies leaves the route plans as they are.
