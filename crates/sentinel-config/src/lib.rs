@@ -42,10 +42,10 @@ pub use env::{
     EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
     Strategy, Target, Timeouts,
 };
+pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use promote::{
     DEFAULT_PROMOTED_SECTIONS, MissingReference, PROMOTABLE_SECTIONS, Promoted, parse_sections,
     promote,
 };
-pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};
 pub use server::{ENV_VARS, LogFormat, ServerConfig, redact_url};

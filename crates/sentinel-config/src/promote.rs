@@ -284,8 +284,13 @@ mod tests {
 
     #[test]
     fn flow_documents_are_written_fresh() {
-        let out = promote("{policies: {environment: {max_tokens: 5}}}", PROD, &["policies"], &yes)
-            .unwrap();
+        let out = promote(
+            "{policies: {environment: {max_tokens: 5}}}",
+            PROD,
+            &["policies"],
+            &yes,
+        )
+        .unwrap();
         let doc = parse_document(&out.document).unwrap();
         assert_eq!(doc.policies.len(), 1);
         assert_eq!(doc.route_plans["chat"].models, ["m-old"]);
@@ -300,6 +305,10 @@ mod tests {
         );
         let error = parse_sections(&["secrets".into()]).unwrap_err();
         assert_eq!(error.path, "only");
-        assert!(error.message.contains("\"secrets\" cannot be promoted"), "{}", error.message);
+        assert!(
+            error.message.contains("\"secrets\" cannot be promoted"),
+            "{}",
+            error.message
+        );
     }
 }

@@ -74,14 +74,12 @@ impl ChangeView {
             author: change.author.clone(),
             created_at: change.created_at,
             base_revision: change.base_revision,
-            source: change
-                .source_env
-                .clone()
-                .zip(change.source_revision)
-                .map(|(environment, revision)| SourceView {
+            source: change.source_env.clone().zip(change.source_revision).map(
+                |(environment, revision)| SourceView {
                     environment,
                     revision,
-                }),
+                },
+            ),
             approvals: change
                 .approved_by
                 .clone()
@@ -186,15 +184,12 @@ pub(crate) async fn propose(
 }
 
 fn parse_number(env: &Environment, id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            ApiError::not_found(format_args!(
-                "change request {id:?} of environment {:?}",
-                env.name
-            ))
-        })
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::not_found(format_args!(
+            "change request {id:?} of environment {:?}",
+            env.name
+        ))
+    })
 }
 
 async fn find(

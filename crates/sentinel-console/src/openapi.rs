@@ -489,11 +489,9 @@ fn parameters(path: &str) -> Vec<Value> {
             ("limit", "integer", "1 to 500, default 50"),
         ],
         "/api/v1/providers/health" => &[("env", "string", "Environment name")],
-        "/api/v1/environments/{env}/changes" => &[(
-            "status",
-            "string",
-            "pending, applied, rejected or stale",
-        )],
+        "/api/v1/environments/{env}/changes" => {
+            &[("status", "string", "pending, applied, rejected or stale")]
+        }
         "/api/v1/export/requests" | "/api/v1/export/audit" => &[
             (
                 "env",

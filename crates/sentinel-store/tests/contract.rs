@@ -992,19 +992,27 @@ async fn change_requests_go_stale_and_stay_in_their_organization(f: Fixture) {
 
     // Another organization sees nothing and changes nothing.
     assert!(s.get_change(&other.id, &env.id, 1).await.unwrap().is_none());
-    assert!(s.list_changes(&other.id, &env.id, None).await.unwrap().is_empty());
+    assert!(
+        s.list_changes(&other.id, &env.id, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
-        s.approve_change(&other.id, &env.id, 1, "op-2", "bob", &ctx()).await,
+        s.approve_change(&other.id, &env.id, 1, "op-2", "bob", &ctx())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        s.propose_change(&other.id, &env.id, &new("a: 3\n"), &ctx()).await,
+        s.propose_change(&other.id, &env.id, &new("a: 3\n"), &ctx())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 
     // Unapproved requests are refused in a protected environment.
     assert!(matches!(
-        s.apply_change(&org.id, &env.id, 1, true, "alice", &ctx()).await,
+        s.apply_change(&org.id, &env.id, 1, true, "alice", &ctx())
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     s.approve_change(&org.id, &env.id, 1, "op-2", "bob", &ctx())
@@ -1025,7 +1033,15 @@ async fn change_requests_go_stale_and_stay_in_their_organization(f: Fixture) {
         .count();
     let stale = outcomes
         .iter()
-        .filter(|o| matches!(o, ApplyOutcome::Stale { current_revision: 1, .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                ApplyOutcome::Stale {
+                    current_revision: 1,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!((applied, stale), (1, 1));
 
@@ -1049,7 +1065,10 @@ async fn change_requests_go_stale_and_stay_in_their_organization(f: Fixture) {
         .await
         .unwrap();
     assert!(pending.is_empty());
-    assert_eq!(s.list_changes(&org.id, &env.id, None).await.unwrap().len(), 3);
+    assert_eq!(
+        s.list_changes(&org.id, &env.id, None).await.unwrap().len(),
+        3
+    );
     assert!(s.verify_audit_chain(&org.id).await.unwrap().ok);
 }
 

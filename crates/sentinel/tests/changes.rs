@@ -95,7 +95,13 @@ fn message(body: &Value) -> &str {
 async fn unprotected_changes_apply_at_once(backend: Backend) {
     let mut app = TestApp::start(backend).await;
     create_env(&app, "dev", false).await;
-    let (status, body) = propose(&app, "dev", &document(&app, "gpt-test", "up-model"), "first").await;
+    let (status, body) = propose(
+        &app,
+        "dev",
+        &document(&app, "gpt-test", "up-model"),
+        "first",
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "applied");
     assert_eq!(body["revision"], 1);
@@ -121,7 +127,13 @@ async fn protected_changes_need_an_approver_other_than_the_author(backend: Backe
     let mut app = TestApp::start(backend).await;
     create_env(&app, "prod", true).await;
     let (key, _) = app.create_key("prod", "checkout").await;
-    let (status, body) = propose(&app, "prod", &document(&app, "gpt-test", "up-model"), "first").await;
+    let (status, body) = propose(
+        &app,
+        "prod",
+        &document(&app, "gpt-test", "up-model"),
+        "first",
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["status"], "pending");
     assert_eq!(body["change_request"]["status"], "pending");
@@ -134,7 +146,11 @@ async fn protected_changes_need_an_approver_other_than_the_author(backend: Backe
     // The author cannot approve, an operator cannot review, nobody applies
     // before an approval.
     let (status, body) = app
-        .admin(Method::POST, "/api/v1/environments/prod/changes/1/approve", None)
+        .admin(
+            Method::POST,
+            "/api/v1/environments/prod/changes/1/approve",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
@@ -152,7 +168,11 @@ async fn protected_changes_need_an_approver_other_than_the_author(backend: Backe
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = app
-        .admin(Method::POST, "/api/v1/environments/prod/changes/1/apply", None)
+        .admin(
+            Method::POST,
+            "/api/v1/environments/prod/changes/1/apply",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(message(&body).contains("needs an approval"), "{body}");
@@ -183,10 +203,20 @@ async fn protected_changes_need_an_approver_other_than_the_author(backend: Backe
     let shown = app
         .admin_ok(Method::GET, "/api/v1/environments/prod/changes/1", None)
         .await;
-    assert!(shown["diff"]["text"].as_str().unwrap().contains("+route_plans:"), "{shown}");
+    assert!(
+        shown["diff"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("+route_plans:"),
+        "{shown}"
+    );
     assert_eq!(shown["current_revision"], 0);
     let applied = app
-        .admin_ok(Method::POST, "/api/v1/environments/prod/changes/1/apply", None)
+        .admin_ok(
+            Method::POST,
+            "/api/v1/environments/prod/changes/1/apply",
+            None,
+        )
         .await;
     assert_eq!(applied["status"], "applied");
     assert_eq!(applied["revision"], 1);
@@ -275,7 +305,11 @@ async fn rejected_changes_stay_unapplied(backend: Backend) {
     assert_eq!(body["reason"], "wrong upstream model");
     assert_eq!(body["decided_by"], "ada");
     let (status, body) = app
-        .admin(Method::POST, "/api/v1/environments/prod/changes/1/apply", None)
+        .admin(
+            Method::POST,
+            "/api/v1/environments/prod/changes/1/apply",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(message(&body).contains("is rejected"), "{body}");
@@ -317,7 +351,11 @@ async fn rejected_changes_stay_unapplied(backend: Backend) {
         .await;
     assert_eq!(rejected["data"].as_array().unwrap().len(), 2);
     let (status, body) = app
-        .admin(Method::GET, "/api/v1/environments/prod/changes?status=nope", None)
+        .admin(
+            Method::GET,
+            "/api/v1/environments/prod/changes?status=nope",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message(&body).contains("status"), "{body}");
@@ -381,7 +419,12 @@ async fn changes_behind_the_current_revision_are_stale(backend: Backend) {
             .await;
         assert_eq!(shown["status"], "stale", "{shown}");
         assert_eq!(shown["base_revision"], 0);
-        assert!(shown["reason"].as_str().unwrap().contains("current revision is 1"));
+        assert!(
+            shown["reason"]
+                .as_str()
+                .unwrap()
+                .contains("current revision is 1")
+        );
     }
     let (status, body) = app
         .admin(
@@ -431,7 +474,11 @@ async fn changes_behind_the_current_revision_are_stale(backend: Backend) {
     assert_eq!(winner_body["revision"], 2);
     assert!(message(&loser).contains("is stale"), "{loser}");
     let revisions = app
-        .admin_ok(Method::GET, "/api/v1/environments/prod/config/revisions", None)
+        .admin_ok(
+            Method::GET,
+            "/api/v1/environments/prod/config/revisions",
+            None,
+        )
         .await;
     assert_eq!(revisions["data"].as_array().unwrap().len(), 2);
 
@@ -471,7 +518,11 @@ async fn rollback_opens_a_change_to_a_past_revision(backend: Backend) {
         json!({"environment": "dev", "revision": 1})
     );
     let history = app
-        .admin_ok(Method::GET, "/api/v1/environments/dev/config/revisions", None)
+        .admin_ok(
+            Method::GET,
+            "/api/v1/environments/dev/config/revisions",
+            None,
+        )
         .await;
     let revs = history["data"].as_array().unwrap();
     assert_eq!(revs.len(), 3);
@@ -557,8 +608,14 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let change = &body["change_request"];
     assert_eq!(change["kind"], "promotion");
-    assert_eq!(change["source"], json!({"environment": "staging", "revision": 1}));
-    assert_eq!(change["message"], "promote route_plans, policies from staging revision 1");
+    assert_eq!(
+        change["source"],
+        json!({"environment": "staging", "revision": 1})
+    );
+    assert_eq!(
+        change["message"],
+        "promote route_plans, policies from staging revision 1"
+    );
     let id = change["id"].as_i64().unwrap();
     let shown = app
         .admin_ok(
@@ -568,12 +625,24 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
         )
         .await;
     let promoted = shown["document"].as_str().unwrap();
-    assert!(promoted.contains("staging-model") && promoted.contains("max_tokens: 100"), "{promoted}");
-    assert!(promoted.contains("requests_days: 30"), "prod keeps its retention: {promoted}");
+    assert!(
+        promoted.contains("staging-model") && promoted.contains("max_tokens: 100"),
+        "{promoted}"
+    );
+    assert!(
+        promoted.contains("requests_days: 30"),
+        "prod keeps its retention: {promoted}"
+    );
     assert!(!promoted.contains(UPSTREAM_SECRET));
     let diff = shown["diff"]["text"].as_str().unwrap();
-    assert!(diff.contains("-      - { provider: upstream, model: prod-model }"), "{diff}");
-    assert!(diff.contains("+      - { provider: upstream, model: staging-model }"), "{diff}");
+    assert!(
+        diff.contains("-      - { provider: upstream, model: prod-model }"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+      - { provider: upstream, model: staging-model }"),
+        "{diff}"
+    );
     assert_eq!(
         audit_actions(&app, &format!("change/{id}")).await,
         ["change.promote"]
@@ -595,7 +664,13 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
 
     // --only policies leaves the route plans as they are.
     create_env(&app, "canary", false).await;
-    propose(&app, "canary", &document(&app, "gpt-test", "canary-model"), "canary").await;
+    propose(
+        &app,
+        "canary",
+        &document(&app, "gpt-test", "canary-model"),
+        "canary",
+    )
+    .await;
     let (status, body) = app
         .admin(
             Method::POST,
@@ -605,7 +680,10 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let document = body["document"].as_str().unwrap();
-    assert!(document.contains("canary-model") && !document.contains("staging-model"), "{document}");
+    assert!(
+        document.contains("canary-model") && !document.contains("staging-model"),
+        "{document}"
+    );
     assert!(document.contains("max_tokens: 100"), "{document}");
 
     let (status, body) = app
@@ -616,7 +694,10 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(message(&body).starts_with("only: \"secrets\" cannot be promoted"), "{body}");
+    assert!(
+        message(&body).starts_with("only: \"secrets\" cannot be promoted"),
+        "{body}"
+    );
     let (status, _) = app
         .admin(
             Method::POST,
@@ -631,14 +712,21 @@ async fn promotion_carries_route_plans_and_policies(backend: Backend) {
 async fn promotion_refuses_missing_providers_and_secrets(backend: Backend) {
     let mut app = TestApp::start(backend).await;
     create_env(&app, "staging", false).await;
-    app.set_secret("staging", "fresh-key", "sk-fresh-CANARY-0042").await;
+    app.set_secret("staging", "fresh-key", "sk-fresh-CANARY-0042")
+        .await;
     create_env(&app, "prod", false).await;
     let staging = format!(
         "providers:\n  fresh:\n    kind: openai\n    base_url: {}\n    credential: secret:fresh-key\n    allow_private_network: true\nroute_plans:\n  chat:\n    models: [gpt-test]\n    targets:\n      - {{ provider: fresh, model: m }}\n",
         app.upstream.base_url()
     );
     propose(&app, "staging", &staging, "fresh provider").await;
-    propose(&app, "prod", &document(&app, "gpt-test", "prod-model"), "prod").await;
+    propose(
+        &app,
+        "prod",
+        &document(&app, "gpt-test", "prod-model"),
+        "prod",
+    )
+    .await;
 
     let (status, body) = app
         .admin(
@@ -650,7 +738,13 @@ async fn promotion_refuses_missing_providers_and_secrets(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let errors = &body["error"]["errors"];
     assert_eq!(errors[0]["path"], "route_plans.chat.targets[0].provider");
-    assert!(errors[0]["message"].as_str().unwrap().contains("provider \"fresh\""), "{body}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("provider \"fresh\""),
+        "{body}"
+    );
 
     let (status, body) = app
         .admin(
@@ -662,11 +756,18 @@ async fn promotion_refuses_missing_providers_and_secrets(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let errors = &body["error"]["errors"];
     assert_eq!(errors[0]["path"], "providers.fresh.credential");
-    assert!(errors[0]["message"].as_str().unwrap().contains("secret \"fresh-key\""), "{body}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secret \"fresh-key\""),
+        "{body}"
+    );
     assert!(!body.to_string().contains("sk-fresh-CANARY-0042"));
 
     // Once prod has the secret, the same promotion goes through.
-    app.set_secret("prod", "fresh-key", "sk-fresh-CANARY-0042").await;
+    app.set_secret("prod", "fresh-key", "sk-fresh-CANARY-0042")
+        .await;
     let (status, body) = app
         .admin(
             Method::POST,
@@ -679,7 +780,11 @@ async fn promotion_refuses_missing_providers_and_secrets(backend: Backend) {
     let list = app
         .admin_ok(Method::GET, "/api/v1/environments/prod/changes", None)
         .await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 2, "refusals open nothing: {list}");
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        2,
+        "refusals open nothing: {list}"
+    );
     app.stop().await;
 }
 

@@ -282,7 +282,11 @@ mod tests {
         };
         assert_eq!(
             (from.as_str(), to.as_str(), only),
-            ("staging", "prod", vec!["route_plans".into(), "policies".into()])
+            (
+                "staging",
+                "prod",
+                vec!["route_plans".into(), "policies".into()]
+            )
         );
     }
 
@@ -290,10 +294,18 @@ mod tests {
     fn pending_answers_say_what_to_do_next() {
         let out = render_proposed(&json!({"status": "pending", "change_request": {
             "id": 2, "environment": "prod", "author": "alice", "approvals": []}, "warnings": []}));
-        assert!(out.starts_with("change request 2 of prod is pending"), "{out}");
-        assert!(out.contains("sentinel changes approve --env prod 2"), "{out}");
-        let out = render_proposed(&json!({"status": "applied", "revision": 4, "hash": "0123456789abcdef",
-            "change_request": {"id": 2, "environment": "prod"}, "warnings": []}));
+        assert!(
+            out.starts_with("change request 2 of prod is pending"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sentinel changes approve --env prod 2"),
+            "{out}"
+        );
+        let out = render_proposed(
+            &json!({"status": "applied", "revision": 4, "hash": "0123456789abcdef",
+            "change_request": {"id": 2, "environment": "prod"}, "warnings": []}),
+        );
         assert_eq!(
             out,
             "change request 2 applied as revision 4 of prod (hash 0123456789ab)\n"
@@ -302,10 +314,15 @@ mod tests {
 
     #[test]
     fn show_prints_the_diff() {
-        let out = render_show(&json!({"id": 1, "environment": "dev", "status": "pending", "kind": "promotion",
+        let out = render_show(
+            &json!({"id": 1, "environment": "dev", "status": "pending", "kind": "promotion",
             "source": {"environment": "staging", "revision": 7}, "approvals": [], "current_revision": 3,
-            "diff": {"added": 1, "removed": 0, "text": "@@ -0,0 +1,1 @@\n+x\n"}}));
-        assert!(out.contains("source:         staging revision 7\n"), "{out}");
+            "diff": {"added": 1, "removed": 0, "text": "@@ -0,0 +1,1 @@\n+x\n"}}),
+        );
+        assert!(
+            out.contains("source:         staging revision 7\n"),
+            "{out}"
+        );
         assert!(out.ends_with(
             "against the current revision (3): 1 line(s) added, 0 removed\n@@ -0,0 +1,1 @@\n+x\n"
         ));
