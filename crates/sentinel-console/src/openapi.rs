@@ -699,7 +699,6 @@ fn schemas() -> Value {
             "environment": { "type": "string" }, "revision": { "type": "integer" }, "document": { "type": "string" },
             "author": { "type": "string" }, "message": { "type": "string" }, "created_at": opt_ts,
             "hash": { "type": "string" }, "parent_hash": { "type": "string" } } },
-        "AppliedRevision": { "allOf": [r("Revision"), { "type": "object", "properties": { "warnings": { "type": "array", "items": r("FieldError") } } }] },
         "RevisionSummary": { "type": "object", "properties": {
             "revision": { "type": "integer" }, "author": { "type": "string" }, "message": { "type": "string" },
             "created_at": ts, "hash": { "type": "string" }, "parent_hash": { "type": "string" } } },
