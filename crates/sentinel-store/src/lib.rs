@@ -1,5 +1,6 @@
 //! Sentinel's store: every durable fact — organizations, operators,
-//! environments, applications, keys, secrets, config revisions, the audit
+//! environments, applications, keys, secrets, config revisions and change
+//! requests, the audit
 //! log, request records and alert states and events — in SQLite (the embedded default) or PostgreSQL,
 //! behind one [`Store`].
 //!
