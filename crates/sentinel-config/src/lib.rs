@@ -24,6 +24,7 @@ mod compile;
 mod document;
 mod env;
 mod error;
+mod promote;
 mod safety;
 mod server;
 pub mod testing;
@@ -42,5 +43,9 @@ pub use env::{
     Strategy, Target, Timeouts,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
+pub use promote::{
+    DEFAULT_PROMOTED_SECTIONS, MissingReference, PROMOTABLE_SECTIONS, Promoted, parse_sections,
+    promote,
+};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};
 pub use server::{ENV_VARS, LogFormat, ServerConfig, TlsCertConfig, redact_url};

@@ -63,7 +63,7 @@ impl Op {
 }
 
 fn operations() -> Vec<Op> {
-    vec![
+    let mut ops = vec![
         op(
             "get",
             "/",
@@ -270,9 +270,9 @@ fn operations() -> Vec<Op> {
         op(
             "post",
             "/api/v1/environments/{env}/config",
-            "Validate and apply a document as the next revision",
+            "Validate a document and open a change request for it: applied at once as the next revision (201) in an unprotected environment, pending approval (202) in a protected one",
             "201",
-            r("AppliedRevision"),
+            r("Proposed"),
         )
         .body(r("ApplyConfig")),
         op(
@@ -371,14 +371,112 @@ fn operations() -> Vec<Op> {
             "200",
             json!({"type": "object", "properties": {"data": {"type": "array", "items": {"type": "object"}}}}),
         ),
+    ];
+    ops.extend(change_operations());
+    ops
+}
+
+/// Change requests, rollback and promotion (`changes.rs`).
+fn change_operations() -> Vec<Op> {
+    vec![
+        op(
+            "post",
+            "/api/v1/environments/{env}/config/rollback",
+            "Open a change request whose document is a past revision (applied at once unless the environment is protected)",
+            "201",
+            r("Proposed"),
+        )
+        .body(r("Rollback")),
+        op(
+            "get",
+            "/api/v1/environments/{env}/changes",
+            "Change requests, newest first (query: status)",
+            "200",
+            list_of("ChangeRequest"),
+        ),
+        op(
+            "get",
+            "/api/v1/environments/{env}/changes/{id}",
+            "One change request with its document and its diff against the current revision",
+            "200",
+            r("ChangeRequestDetail"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/changes/{id}/approve",
+            "Approve a pending change request (approvers and admins, never its author); with apply: true, apply it too",
+            "200",
+            r("Proposed"),
+        )
+        .body(r("Approve")),
+        op(
+            "post",
+            "/api/v1/environments/{env}/changes/{id}/reject",
+            "Reject a pending change request (approvers and admins; its author may withdraw it)",
+            "200",
+            r("ChangeRequest"),
+        )
+        .body(r("Reject")),
+        op(
+            "post",
+            "/api/v1/environments/{env}/changes/{id}/apply",
+            "Apply a pending change request (approved first in a protected environment); 409 when it is stale",
+            "201",
+            r("Proposed"),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/promotions",
+            "Open a change request carrying sections of another environment's current revision (route_plans and policies by default); refuses missing providers and secrets, naming them",
+            "201",
+            r("Proposed"),
+        )
+        .body(r("Promote")),
     ]
+}
+
+fn change_schemas(schemas: &mut Value) {
+    let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
+    let opt_ts = json!({ "type": ["integer", "null"], "description": "Unix milliseconds" });
+    schemas["ChangeRequest"] = json!({ "type": "object", "properties": {
+        "id": { "type": "integer", "description": "Number within the environment" },
+        "environment": { "type": "string" },
+        "kind": { "type": "string", "enum": ["apply", "rollback", "promotion"] },
+        "status": { "type": "string", "enum": ["pending", "applied", "rejected", "stale"] },
+        "message": { "type": "string" }, "author": { "type": "string" }, "created_at": ts,
+        "base_revision": { "type": "integer" },
+        "source": { "type": ["object", "null"], "properties": { "environment": { "type": "string" }, "revision": { "type": "integer" } } },
+        "approvals": { "type": "array", "items": { "type": "object", "properties": { "by": { "type": "string" }, "at": ts } } },
+        "decided_by": { "type": ["string", "null"] }, "decided_at": opt_ts,
+        "reason": { "type": ["string", "null"] }, "applied_revision": { "type": ["integer", "null"] } } });
+    schemas["ChangeRequestDetail"] = json!({ "allOf": [r("ChangeRequest"), { "type": "object", "properties": {
+        "document": { "type": "string" }, "current_revision": { "type": "integer" },
+        "diff": { "type": "object", "properties": { "added": { "type": "integer" }, "removed": { "type": "integer" }, "text": { "type": "string" } } } } }] });
+    schemas["Proposed"] = json!({ "type": "object", "description": "With status applied, the new revision's fields too", "properties": {
+        "status": { "type": "string", "enum": ["applied", "pending"] },
+        "revision": { "type": "integer" }, "hash": { "type": "string" }, "parent_hash": { "type": "string" },
+        "change_request": r("ChangeRequest"),
+        "warnings": { "type": "array", "items": r("FieldError") } } });
+    schemas["Rollback"] = json!({ "type": "object", "required": ["to"], "additionalProperties": false, "properties": {
+        "to": { "type": "integer" }, "message": { "type": "string" } } });
+    schemas["Approve"] = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "apply": { "type": "boolean", "description": "Apply right after approving" } } });
+    schemas["Reject"] = json!({ "type": "object", "required": ["reason"], "additionalProperties": false, "properties": {
+        "reason": { "type": "string" } } });
+    schemas["Promote"] = json!({ "type": "object", "required": ["from"], "additionalProperties": false, "properties": {
+        "from": { "type": "string", "description": "Source environment" },
+        "only": { "type": "array", "items": { "type": "string", "enum": ["route_plans", "policies", "providers", "prices"] } },
+        "message": { "type": "string" } } });
 }
 
 fn parameters(path: &str) -> Vec<Value> {
     let mut params = Vec::new();
     for (name, description) in [
         ("env", "Environment name"),
-        ("id", "Key id, request id or operator id"),
+        (
+            "id",
+            "Key id, request id, operator id or change request number",
+        ),
         ("name", "Secret name"),
         ("n", "Revision number"),
     ] {
@@ -427,6 +525,9 @@ fn parameters(path: &str) -> Vec<Value> {
             ("limit", "integer", "1 to 500, default 50"),
         ],
         "/api/v1/providers/health" => &[("env", "string", "Environment name")],
+        "/api/v1/environments/{env}/changes" => {
+            &[("status", "string", "pending, applied, rejected or stale")]
+        }
         "/api/v1/export/requests" | "/api/v1/export/audit" => &[
             (
                 "env",
@@ -494,8 +595,25 @@ fn error_responses(op: &Op) -> Map<String, Value> {
         out.insert("409".into(), error.clone());
         out.insert("413".into(), error.clone());
     }
-    if op.path.ends_with("/config") && op.method == "post" {
+    if op.method == "post"
+        && (op.path.ends_with("/config")
+            || op.path.ends_with("/rollback")
+            || op.path.ends_with("/promotions")
+            || op.path.ends_with("/approve")
+            || op.path.ends_with("/apply"))
+    {
         out.insert("422".into(), error.clone());
+    }
+    if op.method == "post"
+        && (op.path.ends_with("/config")
+            || op.path.ends_with("/rollback")
+            || op.path.ends_with("/promotions"))
+    {
+        out.insert(
+            "202".into(),
+            json!({ "description": "Change request opened, pending approval (protected environment)",
+                    "content": { "application/json": { "schema": r("Proposed") } } }),
+        );
     }
     out.insert("500".into(), error);
     out
@@ -620,7 +738,6 @@ fn schemas() -> Value {
             "environment": { "type": "string" }, "revision": { "type": "integer" }, "document": { "type": "string" },
             "author": { "type": "string" }, "message": { "type": "string" }, "created_at": opt_ts,
             "hash": { "type": "string" }, "parent_hash": { "type": "string" } } },
-        "AppliedRevision": { "allOf": [r("Revision"), { "type": "object", "properties": { "warnings": { "type": "array", "items": r("FieldError") } } }] },
         "RevisionSummary": { "type": "object", "properties": {
             "revision": { "type": "integer" }, "author": { "type": "string" }, "message": { "type": "string" },
             "created_at": ts, "hash": { "type": "string" }, "parent_hash": { "type": "string" } } },
@@ -670,6 +787,7 @@ fn schemas() -> Value {
         json!({ "type": ["string", "null"], "enum": ["builtin", "environment", "unknown", null] });
     alert_schemas(&mut schemas);
     access_schemas(&mut schemas);
+    change_schemas(&mut schemas);
     schemas
 }
 

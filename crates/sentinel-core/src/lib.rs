@@ -9,6 +9,7 @@
 
 pub mod alert;
 pub mod breaker;
+pub mod change;
 pub mod domain;
 pub mod error;
 pub mod key;
@@ -18,6 +19,7 @@ pub mod record;
 pub mod retry;
 
 pub use alert::{AlertEvent, AlertState, Delivery};
+pub use change::{ChangeKind, ChangeRequest, ChangeStatus};
 pub use domain::*;
 pub use error::{ErrorCode, ErrorKind};
 pub use key::{ClientKey, KeyDigest, KeyParseError};

@@ -1,14 +1,11 @@
 //! Config revisions: immutable, numbered, hash-linked documents per
 //! environment. Parsing them is the config crate's job, not the store's.
 
-use sentinel_core::{ConfigRevision, key::sha256_hex};
-use serde_json::json;
+use sentinel_core::ConfigRevision;
 
 use crate::{
     AuditContext, Store, StoreError,
-    audit::append_audit,
-    backend::{now_ms, with_pool, write_tx},
-    error::conflict,
+    backend::{with_pool, write_tx},
 };
 
 #[derive(sqlx::FromRow)]
@@ -40,6 +37,71 @@ impl From<RevisionRow> for ConfigRevision {
     }
 }
 
+/// Appends `$document` as the environment's next revision inside the open
+/// transaction `$tx` and evaluates to `(revision, parent_hash, hash,
+/// created_at)`. With `$expected` (an `Option<i64>`), refuses (Conflict)
+/// unless the latest revision is still that number. Every other pending
+/// change request of the environment (all but number `$except`) was planned
+/// against an older revision, so it becomes stale here, with its audit event.
+macro_rules! insert_revision {
+    ($tx:ident, $org_id:expr, $env_id:expr, $document:expr, $author:expr, $message:expr, $expected:expr, $ctx:expr, $except:expr) => {{
+        let org_id: &str = $org_id;
+        let env_id: &str = $env_id;
+        let document: &str = $document;
+        let message: &str = $message;
+        let expected_latest: Option<i64> = $expected;
+        let ctx: &$crate::AuditContext = $ctx;
+        let except: Option<i64> = $except;
+        let hash = sentinel_core::key::sha256_hex(document.as_bytes());
+        let created_at = $crate::backend::now_ms();
+        let latest: Option<(i64, String)> =
+            sqlx::query_as("SELECT revision, hash FROM config_revisions WHERE org_id = $1 AND env_id = $2 ORDER BY revision DESC LIMIT 1")
+                .bind(org_id)
+                .bind(env_id)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let (latest_number, parent_hash) = latest.unwrap_or((0, String::new()));
+        if let Some(expected) = expected_latest
+            && expected != latest_number
+        {
+            return Err($crate::StoreError::Conflict {
+                what: format!(
+                    "the configuration changed: base revision {expected} is not the latest ({latest_number})"
+                ),
+            });
+        }
+        let revision = latest_number + 1;
+        sqlx::query(
+            "INSERT INTO config_revisions (org_id, env_id, revision, document, author, message, created_at, hash, parent_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(org_id)
+        .bind(env_id)
+        .bind(revision)
+        .bind(document)
+        .bind($author)
+        .bind(message)
+        .bind(created_at)
+        .bind(&hash)
+        .bind(&parent_hash)
+        .execute(&mut *$tx)
+        .await
+        .map_err(|e| $crate::error::conflict(e, || "another change was applied at the same time; retry against the new revision".into()))?;
+        $crate::audit::append_audit!(
+            $tx,
+            org_id,
+            ctx,
+            "config.apply",
+            format!("config/{revision}"),
+            Some(env_id),
+            serde_json::json!({ "revision": revision, "hash": hash, "parent_hash": parent_hash, "message": message })
+        );
+        $crate::change::stale_pending!($tx, org_id, env_id, revision, ctx, except);
+        (revision, parent_hash, hash, created_at)
+    }};
+}
+pub(crate) use insert_revision;
+
 const COLUMNS: &str =
     "org_id, env_id, revision, document, author, message, created_at, hash, parent_hash";
 
@@ -62,9 +124,7 @@ impl Store {
         expected_latest: Option<i64>,
         ctx: &AuditContext,
     ) -> Result<ConfigRevision, StoreError> {
-        let hash = sha256_hex(document.as_bytes());
-        let created_at = now_ms();
-        let (revision, parent_hash) = write_tx!(self, |tx| {
+        let (revision, parent_hash, hash, created_at) = write_tx!(self, |tx| {
             let env: Option<(String,)> =
                 sqlx::query_as("SELECT id FROM environments WHERE id = $1 AND org_id = $2")
                     .bind(env_id)
@@ -76,49 +136,17 @@ impl Store {
                     what: "environment".into(),
                 });
             }
-            let latest: Option<(i64, String)> =
-                sqlx::query_as("SELECT revision, hash FROM config_revisions WHERE org_id = $1 AND env_id = $2 ORDER BY revision DESC LIMIT 1")
-                    .bind(org_id)
-                    .bind(env_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let (latest_number, parent_hash) = latest.unwrap_or((0, String::new()));
-            if let Some(expected) = expected_latest
-                && expected != latest_number
-            {
-                return Err(StoreError::Conflict {
-                    what: format!(
-                        "the configuration changed: base revision {expected} is not the latest ({latest_number})"
-                    ),
-                });
-            }
-            let revision = latest_number + 1;
-            sqlx::query(
-                "INSERT INTO config_revisions (org_id, env_id, revision, document, author, message, created_at, hash, parent_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(org_id)
-            .bind(env_id)
-            .bind(revision)
-            .bind(document)
-            .bind(author)
-            .bind(message)
-            .bind(created_at)
-            .bind(&hash)
-            .bind(&parent_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict(e, || "another change was applied at the same time; retry against the new revision".into()))?;
-            append_audit!(
+            insert_revision!(
                 tx,
                 org_id,
+                env_id,
+                document,
+                author,
+                message,
+                expected_latest,
                 ctx,
-                "config.apply",
-                format!("config/{revision}"),
-                Some(env_id),
-                json!({ "revision": revision, "hash": hash, "parent_hash": parent_hash, "message": message })
-            );
-            (revision, parent_hash)
+                None
+            )
         })?;
         Ok(ConfigRevision {
             org_id: org_id.to_owned(),

@@ -1,5 +1,6 @@
 //! Sentinel's store: every durable fact — organizations, operators,
-//! environments, applications, keys, secrets, config revisions, the audit
+//! environments, applications, keys, secrets, config revisions and change
+//! requests, the audit
 //! log, request records and alert states and events — in SQLite (the embedded default) or PostgreSQL,
 //! behind one [`Store`].
 //!
@@ -17,6 +18,7 @@
 mod alert;
 mod audit;
 mod backend;
+mod change;
 mod config;
 mod crypto;
 mod env;
@@ -33,6 +35,7 @@ pub use alert::{
 };
 pub use audit::{AuditContext, AuditFilter, AuditVerification};
 pub use backend::Store;
+pub use change::{ApplyOutcome, NewChange};
 pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
 pub use key::NewKey;

@@ -1124,6 +1124,125 @@ async fn master_key_rotation_rewraps_and_resumes(f: Fixture) {
     rotated.close().await;
 }
 
+/// Change requests: numbered per environment, scoped to their organization,
+/// made stale by any newer revision, and applied by exactly one of two
+/// racing applies.
+async fn change_requests_go_stale_and_stay_in_their_organization(f: Fixture) {
+    use sentinel_core::{ChangeKind, ChangeStatus};
+    use sentinel_store::{ApplyOutcome, NewChange};
+
+    let s = &f.store;
+    let org = s.ensure_org("default").await.unwrap();
+    let other = s.ensure_org("other").await.unwrap();
+    let env = s
+        .create_environment(&org.id, "prod", true, &[], &ctx())
+        .await
+        .unwrap();
+    let new = |document: &'static str| NewChange {
+        kind: ChangeKind::Apply,
+        document,
+        message: "m",
+        author_id: "op-1",
+        author: "alice",
+        base_revision: None,
+        source_env: None,
+        source_revision: None,
+        apply_now: false,
+    };
+    let (first, applied) = s
+        .propose_change(&org.id, &env.id, &new("a: 1\n"), &ctx())
+        .await
+        .unwrap();
+    assert!(applied.is_none());
+    assert_eq!((first.number, first.status), (1, ChangeStatus::Pending));
+    let (second, _) = s
+        .propose_change(&org.id, &env.id, &new("a: 2\n"), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(second.number, 2);
+
+    // Another organization sees nothing and changes nothing.
+    assert!(s.get_change(&other.id, &env.id, 1).await.unwrap().is_none());
+    assert!(
+        s.list_changes(&other.id, &env.id, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        s.approve_change(&other.id, &env.id, 1, "op-2", "bob", &ctx())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.propose_change(&other.id, &env.id, &new("a: 3\n"), &ctx())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Unapproved requests are refused in a protected environment.
+    assert!(matches!(
+        s.apply_change(&org.id, &env.id, 1, true, "alice", &ctx())
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    s.approve_change(&org.id, &env.id, 1, "op-2", "bob", &ctx())
+        .await
+        .unwrap();
+    s.approve_change(&org.id, &env.id, 2, "op-2", "bob", &ctx())
+        .await
+        .unwrap();
+    let audit = ctx();
+    let (one, two) = tokio::join!(
+        s.apply_change(&org.id, &env.id, 1, true, "alice", &audit),
+        s.apply_change(&org.id, &env.id, 2, true, "alice", &audit),
+    );
+    let outcomes = [one.unwrap(), two.unwrap()];
+    let applied = outcomes
+        .iter()
+        .filter(|o| matches!(o, ApplyOutcome::Applied { .. }))
+        .count();
+    let stale = outcomes
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                ApplyOutcome::Stale {
+                    current_revision: 1,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!((applied, stale), (1, 1));
+
+    // A direct revision makes every pending request stale.
+    let (third, _) = s
+        .propose_change(&org.id, &env.id, &new("a: 4\n"), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(third.base_revision, 1);
+    s.append_revision(&org.id, &env.id, "a: 5\n", "carol", "direct", None, &ctx())
+        .await
+        .unwrap();
+    let third = s.get_change(&org.id, &env.id, 3).await.unwrap().unwrap();
+    assert_eq!(third.status, ChangeStatus::Stale);
+    assert_eq!(
+        third.reason.as_deref(),
+        Some("planned against revision 1, but the current revision is 2")
+    );
+    let pending = s
+        .list_changes(&org.id, &env.id, Some(ChangeStatus::Pending))
+        .await
+        .unwrap();
+    assert!(pending.is_empty());
+    assert_eq!(
+        s.list_changes(&org.id, &env.id, None).await.unwrap().len(),
+        3
+    );
+    assert!(s.verify_audit_chain(&org.id).await.unwrap().ok);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1149,4 +1268,5 @@ on_both!(
     operators_hold_grants_and_are_revoked,
     rotation_retires_the_previous_version,
     master_key_rotation_rewraps_and_resumes,
+    change_requests_go_stale_and_stay_in_their_organization,
 );

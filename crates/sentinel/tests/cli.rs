@@ -173,10 +173,20 @@ async fn demo_prints_a_curl_line_that_works() {
 
 /// Runs the CLI against `app`, with `stdin` piped in.
 fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    cli_as(app, ADMIN_TOKEN, args, stdin)
+}
+
+/// [`cli`] with another operator's token.
+fn cli_as(
+    app: &TestApp,
+    token: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
     let mut child = Command::new(BIN)
         .args(args)
         .env("SENTINEL_URL", &app.console)
-        .env("SENTINEL_TOKEN", ADMIN_TOKEN)
+        .env("SENTINEL_TOKEN", token)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -434,5 +444,143 @@ async fn policy_explain_and_simulate_on_a_live_server() {
     );
     assert!(!ok);
     assert!(err.contains("policies.environment.max_tokens"), "{err}");
+    app.stop().await;
+}
+
+/// The review workflow as an operator drives it: a change pending in a
+/// protected environment, self-approval refused, approval and apply by a
+/// second operator, history, rollback, and a promotion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_workflow_from_the_command_line() {
+    let mut app = TestApp::start(Backend::Sqlite).await;
+    let run_as = |token: &str, args: &[&str], stdin: Option<&str>| {
+        let (ok, out, err) = cli_as(&app, token, args, stdin);
+        assert!(ok, "sentinel {args:?} failed: {err}");
+        out
+    };
+    let run = |args: &[&str], stdin: Option<&str>| run_as(ADMIN_TOKEN, args, stdin);
+    run(&["env", "create", "prod", "--protected"], None);
+    run(&["env", "create", "staging"], None);
+    for env in ["prod", "staging"] {
+        run(
+            &["secrets", "set", "--env", env, "upstream-key"],
+            Some(&format!("{}-{env}", support::UPSTREAM_SECRET)),
+        );
+    }
+    let created: Value = serde_json::from_str(&run(
+        &["operators", "create", "ada", "--role", "approver", "--json"],
+        None,
+    ))
+    .unwrap();
+    let ada = created["token"].as_str().unwrap().to_owned();
+    let document = |model: &str| {
+        format!(
+            "{}    allow_http: true\nroute_plans:\n  chat:\n    models: [gpt-test]\n    targets:\n      - {{ provider: upstream, model: {model} }}\n",
+            app.upstream_document()
+                .split("route_plans:")
+                .next()
+                .unwrap()
+        )
+    };
+
+    let out = run(
+        &["config", "apply", "--env", "prod", "-f", "-", "-m", "first"],
+        Some(&document("one")),
+    );
+    assert!(
+        out.starts_with("change request 1 of prod is pending"),
+        "{out}"
+    );
+    let (ok, _, err) = cli(&app, &["changes", "approve", "--env", "prod", "1"], None);
+    assert!(!ok);
+    assert!(err.contains("an approver other than its author"), "{err}");
+    let out = run(&["changes", "list", "--env", "prod"], None);
+    assert!(
+        out.starts_with("ID  STATUS   KIND   BASE  AUTHOR  APPROVED"),
+        "{out}"
+    );
+    let out = run(&["changes", "show", "--env", "prod", "1"], None);
+    assert!(
+        out.contains("+      - { provider: upstream, model: one }"),
+        "{out}"
+    );
+    let out = run_as(&ada, &["changes", "approve", "--env", "prod", "1"], None);
+    assert!(out.contains("is approved by ada"), "{out}");
+    let out = run(&["changes", "apply", "--env", "prod", "1"], None);
+    assert!(
+        out.starts_with("change request 1 applied as revision 1 of prod"),
+        "{out}"
+    );
+
+    run(
+        &[
+            "config", "apply", "--env", "prod", "-f", "-", "-m", "second",
+        ],
+        Some(&document("two")),
+    );
+    let out = run_as(
+        &ada,
+        &["changes", "approve", "--env", "prod", "2", "--apply"],
+        None,
+    );
+    assert!(
+        out.starts_with("change request 2 applied as revision 2"),
+        "{out}"
+    );
+    let out = run(&["config", "history", "--env", "prod"], None);
+    assert!(out.starts_with("REVISION  CREATED"), "{out}");
+    assert!(out.contains("PARENT") && out.contains("second"), "{out}");
+    let out = run(&["config", "rollback", "--env", "prod", "--to", "1"], None);
+    assert!(
+        out.starts_with("change request 3 of prod is pending"),
+        "{out}"
+    );
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "changes", "reject", "--env", "prod", "3", "--reason", "not now",
+        ],
+        None,
+    );
+    assert!(ok, "an author withdraws their own request: {err}");
+
+    let out = run(
+        &[
+            "config", "apply", "--env", "staging", "-f", "-", "-m", "staging",
+        ],
+        Some(&document("three")),
+    );
+    assert!(
+        out.starts_with("environment: staging\nrevision:    1\n"),
+        "{out}"
+    );
+    let out = run(
+        &[
+            "promote",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--only",
+            "route_plans",
+        ],
+        None,
+    );
+    assert!(
+        out.starts_with("change request 4 of prod is pending"),
+        "{out}"
+    );
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "promote", "--from", "staging", "--to", "prod", "--only", "secrets",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("only: \"secrets\" cannot be promoted"),
+        "{err}"
+    );
     app.stop().await;
 }

@@ -629,6 +629,9 @@ async fn no_secret_value_leaves_any_surface(backend: Backend) {
                 "{id}",
                 if route.contains("/keys/") {
                     &key_id
+                } else if route.contains("/changes/") {
+                    // The config applied above is change request 1.
+                    "1"
                 } else {
                     &request_id
                 },

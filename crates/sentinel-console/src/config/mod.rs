@@ -1,12 +1,13 @@
 //! `/api/v1/environments/{env}/config`: the environment's config document,
-//! its revisions, plan (a dry run) and apply.
+//! its revisions, plan (a dry run) and apply (which opens a change request,
+//! see [`crate::changes`]).
 //!
 //! Plan and apply call the same `sentinel_config::compile` the gateway uses
 //! to build its snapshot, with this environment's protection and secret
 //! names, so a document that applies here also loads there. Applying only
 //! appends a revision; the store's change feed makes the gateway reload.
 
-mod diff;
+pub(crate) mod diff;
 
 use axum::{
     Json as JsonOut,
@@ -14,12 +15,13 @@ use axum::{
     http::StatusCode,
 };
 use sentinel_config::{CompileContext, ConfigError, ConfigWarning, MAX_DOCUMENT_BYTES};
-use sentinel_core::{ConfigRevision, Environment, Permission};
+use sentinel_core::{ChangeKind, ConfigRevision, Environment, Permission};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     ConsoleDeps,
     auth::Caller,
+    changes,
     environments::{self, List},
     error::{ApiError, FieldError},
     extract::Json,
@@ -42,7 +44,7 @@ pub(crate) struct RevisionView {
 }
 
 impl RevisionView {
-    fn new(rev: ConfigRevision, env: &Environment) -> Self {
+    pub(crate) fn new(rev: ConfigRevision, env: &Environment) -> Self {
         Self {
             environment: env.name.clone(),
             revision: rev.revision,
@@ -121,12 +123,12 @@ pub(crate) struct PlanView {
 }
 
 /// The outcome of compiling a document for one environment.
-struct Checked {
-    errors: Vec<FieldError>,
-    warnings: Vec<FieldError>,
+pub(crate) struct Checked {
+    pub(crate) errors: Vec<FieldError>,
+    pub(crate) warnings: Vec<FieldError>,
 }
 
-fn error_entry(error: ConfigError) -> FieldError {
+pub(crate) fn error_entry(error: ConfigError) -> FieldError {
     FieldError {
         path: error.path,
         message: error.message,
@@ -144,7 +146,7 @@ fn warning_entry(warning: ConfigWarning) -> FieldError {
     }
 }
 
-fn check_size(document: &str) -> Result<(), ApiError> {
+pub(crate) fn check_size(document: &str) -> Result<(), ApiError> {
     if document.len() > MAX_DOCUMENT_BYTES {
         return Err(ApiError::PayloadTooLarge(format!(
             "config document is larger than {MAX_DOCUMENT_BYTES} bytes"
@@ -153,7 +155,7 @@ fn check_size(document: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn check(
+pub(crate) async fn check(
     deps: &ConsoleDeps,
     caller: &Caller,
     env: &Environment,
@@ -249,27 +251,28 @@ pub(crate) async fn plan(
     }))
 }
 
-#[derive(Debug, Serialize)]
-pub(crate) struct Applied {
-    #[serde(flatten)]
-    revision: RevisionView,
-    warnings: Vec<FieldError>,
-}
-
-/// Validates a document and appends it as the environment's next revision.
-pub(crate) async fn apply(
-    State(deps): State<ConsoleDeps>,
-    caller: Caller,
-    Path(env): Path<String>,
-    Json(body): Json<ApplyBody>,
-) -> Result<(StatusCode, JsonOut<Applied>), ApiError> {
-    check_size(&body.document)?;
-    let message = body.message.trim();
+/// Validates a change message: it says why, in 1 to 2000 characters.
+pub(crate) fn check_message(message: &str) -> Result<&str, ApiError> {
+    let message = message.trim();
     if message.is_empty() || message.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ApiError::InvalidRequest(format!(
             "message must say why the change is made (1 to {MAX_MESSAGE_CHARS} characters)"
         )));
     }
+    Ok(message)
+}
+
+/// Validates a document and opens a change request for it: applied at
+/// once in an unprotected environment (201), waiting for an approval in a
+/// protected one (202).
+pub(crate) async fn apply(
+    State(deps): State<ConsoleDeps>,
+    caller: Caller,
+    Path(env): Path<String>,
+    Json(body): Json<ApplyBody>,
+) -> Result<(StatusCode, JsonOut<changes::Proposed>), ApiError> {
+    check_size(&body.document)?;
+    let message = check_message(&body.message)?;
     if body.base_revision.is_some_and(|b| b < 0) {
         return Err(ApiError::InvalidRequest(
             "base_revision must be 0 or more".into(),
@@ -280,31 +283,14 @@ pub(crate) async fn apply(
     if !checked.errors.is_empty() {
         return Err(ApiError::InvalidConfig(checked.errors));
     }
-    let rev = deps
-        .store
-        .append_revision(
-            caller.org_id(),
-            &env.id,
-            &body.document,
-            &caller.operator.name,
-            message,
-            body.base_revision,
-            &caller.audit(),
-        )
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(what) => ApiError::Conflict(format!(
-                "{what}; export the current document, merge your change and apply it again"
-            )),
-            other => other,
-        })?;
-    Ok((
-        StatusCode::CREATED,
-        JsonOut(Applied {
-            revision: RevisionView::new(rev, &env),
-            warnings: checked.warnings,
-        }),
-    ))
+    let proposal = changes::Proposal {
+        kind: ChangeKind::Apply,
+        document: &body.document,
+        message,
+        base_revision: body.base_revision,
+        source: None,
+    };
+    changes::propose(&deps, &caller, &env, proposal, checked.warnings).await
 }
 
 #[cfg(test)]

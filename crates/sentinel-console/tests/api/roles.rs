@@ -25,6 +25,8 @@ enum Need {
     Anyone,
     /// `permission` on the environment in the path (or of the record).
     Env(Permission),
+    /// Either permission on the environment in the path.
+    EnvEither(Permission, Permission),
     /// `permission` on `?env=NAME`, or organization-wide without it.
     EnvOrOrg(Permission),
     /// `permission` for every environment.
@@ -59,14 +61,21 @@ fn need(method: &str, route: &str) -> Need {
         | ("post", "/api/v1/environments/{env}/policy/explain")
         | ("get", "/api/v1/environments/{env}/alerts")
         | ("get", "/api/v1/environments/{env}/alerts/history")
+        | ("get", "/api/v1/environments/{env}/changes")
+        | ("get", "/api/v1/environments/{env}/changes/{id}")
         | ("get", "/api/v1/requests/{id}") => Env(Read),
+        ("post", "/api/v1/environments/{env}/changes/{id}/approve")
+        | ("post", "/api/v1/environments/{env}/changes/{id}/reject") => Env(Approve),
+        ("post", "/api/v1/environments/{env}/changes/{id}/apply") => EnvEither(Write, Approve),
         ("patch", "/api/v1/environments/{env}")
         | ("post", "/api/v1/environments/{env}/applications")
         | ("post", "/api/v1/environments/{env}/keys")
         | ("post", "/api/v1/environments/{env}/keys/{id}/revoke")
         | ("put", "/api/v1/environments/{env}/secrets/{name}")
         | ("post", "/api/v1/environments/{env}/secrets/{name}/rotate")
-        | ("post", "/api/v1/environments/{env}/config") => Env(Write),
+        | ("post", "/api/v1/environments/{env}/config")
+        | ("post", "/api/v1/environments/{env}/config/rollback")
+        | ("post", "/api/v1/environments/{env}/promotions") => Env(Write),
         ("get", "/api/v1/requests") => EnvOrOrg(Read),
         ("get", "/api/v1/audit" | "/api/v1/export/requests" | "/api/v1/export/audit") => {
             EnvOrOrg(Audit)
@@ -292,6 +301,15 @@ async fn every_route_checks_role_and_environment(h: &Harness) {
                     expect(h, method, &path, body, dev_token, false, &who_dev).await;
                     let (path, body) = on(&prod, None);
                     expect(h, method, &path, body, all_token, role.allows(p), &who_all).await;
+                }
+                Need::EnvEither(a, b) => {
+                    let allowed = role.allows(a) || role.allows(b);
+                    let (path, body) = on(&dev, None);
+                    expect(h, method, &path, body, dev_token, allowed, &who_dev).await;
+                    let (path, body) = on(&prod, None);
+                    expect(h, method, &path, body, dev_token, false, &who_dev).await;
+                    let (path, body) = on(&prod, None);
+                    expect(h, method, &path, body, all_token, allowed, &who_all).await;
                 }
                 Need::EnvOrOrg(p) => {
                     let (path, body) = on(&dev, Some("dev"));

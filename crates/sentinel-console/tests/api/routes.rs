@@ -28,11 +28,14 @@ pub fn is_public(path: &str) -> bool {
 /// The route's path with its parameters filled in.
 pub fn path(route: &str, ids: &Ids) -> String {
     let id = if route.starts_with("/api/v1/operators/") {
-        &ids.operator
+        ids.operator.as_str()
+    } else if route.contains("/changes/") {
+        // Change requests are numbered per environment.
+        "1"
     } else if route.starts_with("/api/v1/requests/") {
-        &ids.record
+        ids.record.as_str()
     } else {
-        &ids.key
+        ids.key.as_str()
     };
     route
         .replace("{env}", &ids.env)
@@ -70,6 +73,13 @@ pub fn body(method: &str, route: &str, ids: &Ids) -> Option<Value> {
             json!({"document": VALID_DOC, "message": "probe"})
         }
         ("post", "/api/v1/environments/{env}/config/plan") => json!({"document": VALID_DOC}),
+        ("post", "/api/v1/environments/{env}/config/rollback") => json!({"to": 1}),
+        ("post", "/api/v1/environments/{env}/changes/{id}/approve")
+        | ("post", "/api/v1/environments/{env}/changes/{id}/apply") => return None,
+        ("post", "/api/v1/environments/{env}/changes/{id}/reject") => {
+            json!({"reason": "probe"})
+        }
+        ("post", "/api/v1/environments/{env}/promotions") => json!({"from": ids.env}),
         ("post", "/api/v1/environments/{env}/policy/explain") => {
             json!({"key": ids.key, "model": "chat-default"})
         }

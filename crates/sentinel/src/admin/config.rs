@@ -30,7 +30,8 @@ pub enum Command {
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: String,
     },
-    /// Validate a document and apply it as the next revision.
+    /// Validate a document and open a change request for it: applied at
+    /// once, or pending approval in a protected environment.
     Apply {
         #[arg(long)]
         env: String,
@@ -48,6 +49,17 @@ pub enum Command {
     History {
         #[arg(long)]
         env: String,
+    },
+    /// Open a change request whose document is revision N (reviewed like
+    /// any change in a protected environment).
+    Rollback {
+        #[arg(long)]
+        env: String,
+        #[arg(long = "to", value_name = "N")]
+        to: i64,
+        /// Why (kept in the history); "roll back to revision N" by default.
+        #[arg(short = 'm', long = "message")]
+        message: Option<String>,
     },
 }
 
@@ -121,6 +133,24 @@ pub(super) async fn run(client: &Client, command: Command, json: bool) -> anyhow
                 pretty(&value)
             } else {
                 render_applied(&value)
+            })
+        }
+        Command::Rollback { env, to, message } => {
+            let mut body = Map::new();
+            body.insert("to".into(), json!(to));
+            if let Some(message) = message {
+                body.insert("message".into(), json!(message));
+            }
+            let value = client
+                .post(
+                    &["environments", &env, "config", "rollback"],
+                    &Value::Object(body),
+                )
+                .await?;
+            Ok(if json {
+                pretty(&value)
+            } else {
+                super::changes::render_proposed(&value)
             })
         }
         Command::History { env } => {
@@ -202,6 +232,9 @@ pub(crate) fn render_plan(value: &Value) -> String {
 }
 
 pub(crate) fn render_applied(value: &Value) -> String {
+    if value["status"].as_str() == Some("pending") {
+        return super::changes::render_proposed(value);
+    }
     let mut out = fields(&[
         ("environment", text(value, "environment")),
         ("revision", text(value, "revision")),
@@ -216,14 +249,15 @@ pub(crate) fn render_applied(value: &Value) -> String {
 }
 
 pub(crate) fn render_history(value: &Value) -> String {
-    let mut table = Table::new(&["REVISION", "CREATED", "AUTHOR", "HASH", "MESSAGE"]);
+    let mut table = Table::new(&["REVISION", "CREATED", "AUTHOR", "HASH", "PARENT", "MESSAGE"]);
     for rev in items(value) {
-        let hash = text(rev, "hash");
+        let short = |field: &str| text(rev, field).chars().take(12).collect::<String>();
         table.row(vec![
             text(rev, "revision"),
             time(rev, "created_at"),
             text(rev, "author"),
-            hash.chars().take(12).collect(),
+            short("hash"),
+            short("parent_hash"),
             text(rev, "message")
                 .lines()
                 .next()
@@ -308,11 +342,11 @@ mod tests {
     fn history_shows_short_hashes_and_first_message_lines() {
         let out = render_history(
             &json!({"data": [{"revision": 1, "created_at": 0, "author": "alice",
-            "hash": "0123456789abcdef", "message": "first\nmore"}]}),
+            "hash": "0123456789abcdef", "parent_hash": "", "message": "first\nmore"}]}),
         );
         assert_eq!(
             out,
-            "REVISION  CREATED               AUTHOR  HASH          MESSAGE\n1         1970-01-01 00:00:00Z  alice   0123456789ab  first\n"
+            "REVISION  CREATED               AUTHOR  HASH          PARENT  MESSAGE\n1         1970-01-01 00:00:00Z  alice   0123456789ab  -       first\n"
         );
     }
 }

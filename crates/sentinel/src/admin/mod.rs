@@ -1,4 +1,4 @@
-//! Admin commands: `sentinel env|apps|keys|secrets|config|policy|requests|
+//! Admin commands: `sentinel env|apps|keys|secrets|config|changes|promote|policy|requests|
 //! audit|alerts|orgs|operators|whoami`. Each talks to the console's admin API, so every change
 //! is authenticated and audited exactly as it is from any other client.
 //!
@@ -10,6 +10,7 @@
 mod alerts;
 mod apps;
 mod audit;
+mod changes;
 mod client;
 mod config;
 mod env;
@@ -82,12 +83,38 @@ pub enum Command {
         #[command(subcommand)]
         command: secrets::Command,
     },
-    /// Environment config documents: export, plan, apply, history.
+    /// Environment config documents: export, plan, apply, history, rollback.
     Config {
         #[command(flatten)]
         conn: Conn,
         #[command(subcommand)]
         command: config::Command,
+    },
+    /// Change requests: list, show, approve, reject, apply.
+    Changes {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: changes::Command,
+    },
+    /// Open a change request in --to carrying sections of --from's current
+    /// revision (route plans and policies unless --only says otherwise).
+    /// Secrets and keys are never promoted.
+    Promote {
+        #[command(flatten)]
+        conn: Conn,
+        /// The source environment.
+        #[arg(long)]
+        from: String,
+        /// The target environment.
+        #[arg(long)]
+        to: String,
+        /// Sections to promote: route_plans, policies, providers, prices.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Why (kept in the history); a default names source and sections.
+        #[arg(short = 'm', long = "message")]
+        message: Option<String>,
     },
     /// Request records: search, show.
     Requests {
@@ -171,6 +198,16 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Config { conn, command } => {
             config::run(&Client::new(&conn)?, command, conn.json).await?
         }
+        Command::Changes { conn, command } => {
+            changes::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Promote {
+            conn,
+            from,
+            to,
+            only,
+            message,
+        } => changes::promote(&Client::new(&conn)?, &from, &to, &only, message, conn.json).await?,
         Command::Requests { conn, command } => {
             requests::run(&Client::new(&conn)?, command, conn.json).await?
         }
