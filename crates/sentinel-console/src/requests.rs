@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State},
 };
 use sentinel_core::RequestRecord;
-use sentinel_store::RecordFilter;
+use sentinel_store::{RecordFilter, StoredBodies};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -138,6 +138,41 @@ pub(crate) async fn show(
         .await?
         .map(JsonOut)
         .ok_or_else(|| ApiError::not_found(format_args!("request {id:?}")))
+}
+
+/// The request's stored bodies: a sensitive read, audited
+/// (`request.body.read`) before the bodies leave. 404 when the request is
+/// not the caller's organization's or no bodies were kept.
+pub(crate) async fn body(
+    State(deps): State<ConsoleDeps>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<JsonOut<StoredBodies>, ApiError> {
+    let record = deps
+        .store
+        .get_record(caller.org_id(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("request {id:?}")))?;
+    let bodies = deps
+        .store
+        .get_bodies(caller.org_id(), &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format_args!(
+                "bodies of request {id:?} (its environment's retention.bodies is off, or they were pruned)"
+            ))
+        })?;
+    deps.store
+        .append_audit_event(
+            caller.org_id(),
+            &caller.audit(),
+            "request.body.read",
+            &format!("request/{id}"),
+            record.env_id.as_deref(),
+            serde_json::json!({ "mode": bodies.mode }),
+        )
+        .await?;
+    Ok(JsonOut(bodies))
 }
 
 #[cfg(test)]

@@ -16,13 +16,16 @@
 
 mod alert;
 mod audit;
+mod audit_retention;
 mod backend;
+mod body;
 mod config;
 mod crypto;
 mod env;
 mod error;
 mod key;
 mod org;
+mod probe;
 mod record;
 mod secret;
 
@@ -30,7 +33,9 @@ pub use alert::{
     AlertEventFilter, AlertEventPage, MAX_WINDOW_RECORDS, Transition, TransitionOutcome,
 };
 pub use audit::{AuditContext, AuditFilter, AuditVerification};
+pub use audit_retention::AuditRetention;
 pub use backend::Store;
+pub use body::StoredBodies;
 pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
 pub use key::NewKey;

@@ -196,6 +196,8 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     let metrics_gateway = gateway.clone();
     let readiness_gateway = gateway.clone();
     let health_gateway = gateway.clone();
+    let targets_gateway = gateway.clone();
+    let tests_gateway = gateway.clone();
     let console = sentinel_console::router(ConsoleDeps {
         store: store.clone(),
         registry: Arc::new(ProviderRegistry::standard()),
@@ -226,6 +228,13 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             })
         }),
         metrics: Arc::new(move || metrics_gateway.render_metrics()),
+        provider_tests: sentinel_console::ProviderTests {
+            targets: Arc::new(move |env_id| targets_gateway.provider_targets(env_id, None)),
+            run: Arc::new(move |env_id, provider| {
+                let gateway = tests_gateway.clone();
+                Box::pin(async move { gateway.test_providers(&env_id, provider.as_deref()).await })
+            }),
+        },
     });
 
     let limits = ListenerLimits {

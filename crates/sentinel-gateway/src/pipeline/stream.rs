@@ -11,7 +11,7 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sentinel_core::{ErrorCode, Price, PriceSource, RequestRecord};
+use sentinel_core::{BODY_CAP, ErrorCode, Price, PriceSource, RequestRecord};
 use sentinel_providers::{ByteStream, ProviderError, stream::StreamTranslator};
 use tokio::time::Instant;
 
@@ -45,6 +45,22 @@ struct StreamRecord {
     /// The request's span (it carries the request id), entered while the
     /// stream is polled and finished, after the handler has returned.
     span: tracing::Span,
+    /// The bytes forwarded so far, up to [`BODY_CAP`], when the environment
+    /// keeps bodies; whether more were forwarded than kept.
+    captured: Option<(Vec<u8>, bool)>,
+}
+
+impl StreamRecord {
+    /// Hands a chunk to the client, keeping a copy (up to the cap) when
+    /// bodies are kept. Never waits.
+    fn forward(&mut self, chunk: Bytes) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        if let Some((kept, truncated)) = &mut self.captured {
+            let room = BODY_CAP.saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            *truncated |= chunk.len() > room;
+        }
+        Poll::Ready(Some(Ok(chunk)))
+    }
 }
 
 impl Drop for StreamRecord {
@@ -53,6 +69,12 @@ impl Drop for StreamRecord {
         let _entered = span.enter();
         let mut record = std::mem::take(&mut self.record);
         record.latency_ms = millis(self.started);
+        if let (Some((kept, truncated)), Some(bodies)) =
+            (self.captured.take(), record.bodies.as_mut())
+        {
+            bodies.response = Some(Bytes::from(kept));
+            bodies.response_truncated = truncated;
+        }
         let completed = self.tap.done && self.upstream_failed.is_none() && !self.tap.error;
         // A client that leaves early is not the endpoint's failure.
         let failure = self
@@ -114,6 +136,7 @@ impl RecordedStream {
         encoder: Option<Box<dyn StreamTranslator>>,
         api: ClientApi,
     ) -> Self {
+        let record_keeps_bodies = record.bodies.is_some();
         Self {
             inner: Some(inner),
             encoder,
@@ -128,6 +151,7 @@ impl RecordedStream {
                 price: None,
                 settlement: None,
                 span: tracing::Span::current(),
+                captured: record_keeps_bodies.then(|| (Vec::new(), false)),
             },
         }
     }
@@ -156,7 +180,8 @@ impl Stream for RecordedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let _entered = this.state.span.enter();
+        let span = this.state.span.clone();
+        let _entered = span.enter();
         loop {
             let Some(inner) = this.inner.as_mut() else {
                 return Poll::Ready(None);
@@ -169,11 +194,11 @@ impl Stream for RecordedStream {
                     }
                     this.state.tap.observe(&chunk);
                     let Some(encoder) = this.encoder.as_mut() else {
-                        return Poll::Ready(Some(Ok(chunk)));
+                        return this.state.forward(chunk);
                     };
                     match encoder.feed(&chunk) {
                         Ok(frames) if frames.is_empty() => continue,
-                        Ok(frames) => return Poll::Ready(Some(Ok(join(frames)))),
+                        Ok(frames) => return this.state.forward(join(frames)),
                         Err(error) => error,
                     }
                 }
@@ -184,7 +209,7 @@ impl Stream for RecordedStream {
                     };
                     match encoder.finish() {
                         Ok(frames) if frames.is_empty() => return Poll::Ready(None),
-                        Ok(frames) => return Poll::Ready(Some(Ok(join(frames)))),
+                        Ok(frames) => return this.state.forward(join(frames)),
                         Err(error) => error,
                     }
                 }
@@ -204,7 +229,7 @@ impl Stream for RecordedStream {
                 ),
             };
             this.state.upstream_failed = Some(failure.to_string());
-            return Poll::Ready(Some(Ok(frame)));
+            return this.state.forward(frame);
         }
     }
 }
