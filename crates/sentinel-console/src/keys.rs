@@ -377,7 +377,9 @@ mod tests {
         ] {
             assert!(overlap_ms(&bad).is_err());
         }
-        let message = overlap_ms(&body(None, Some(-5))).unwrap_err().to_string();
+        let Err(ApiError::InvalidRequest(message)) = overlap_ms(&body(None, Some(-5))) else {
+            panic!("a negative overlap is refused");
+        };
         assert!(message.contains("overlap_minutes"), "{message}");
     }
 

@@ -44,6 +44,7 @@ use axum::{
     response::Response,
 };
 use futures_util::future::BoxFuture;
+use sentinel_core::ProviderProbe;
 use sentinel_providers::ProviderRegistry;
 use sentinel_store::Store;
 
@@ -86,16 +87,19 @@ pub struct ConsoleDeps {
 /// each (of one provider when given). Both take the environment id.
 #[derive(Clone)]
 pub struct ProviderTests {
-    pub targets: Arc<dyn Fn(&str) -> Result<Vec<(String, String)>, String> + Send + Sync>,
-    pub run: Arc<
-        dyn Fn(
-                String,
-                Option<String>,
-            ) -> BoxFuture<'static, Result<Vec<sentinel_core::ProviderProbe>, String>>
-            + Send
-            + Sync,
-    >,
+    pub targets: TestTargets,
+    pub run: RunTests,
 }
+
+/// The (provider, upstream model) pairs of an environment's route plans.
+pub type TestTargets = Arc<dyn Fn(&str) -> Result<Vec<(String, String)>, String> + Send + Sync>;
+
+/// Tests an environment's providers (one provider's when given).
+pub type RunTests = Arc<
+    dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<Vec<ProviderProbe>, String>>
+        + Send
+        + Sync,
+>;
 
 impl ProviderTests {
     /// Tests that always answer `why` (no gateway in this process).

@@ -15,6 +15,9 @@ use tokio::time::Instant;
 
 use crate::{Gateway, unix_millis};
 
+/// Each (provider, upstream model) with its client and call timeout.
+type Targets = BTreeMap<(String, String), (Arc<dyn Provider>, Duration)>;
+
 /// The longest a test call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -29,11 +32,7 @@ impl Gateway {
         Ok(self.probe_targets(env_id, provider)?.into_keys().collect())
     }
 
-    fn probe_targets(
-        &self,
-        env_id: &str,
-        provider: Option<&str>,
-    ) -> Result<BTreeMap<(String, String), (Arc<dyn Provider>, Duration)>, String> {
+    fn probe_targets(&self, env_id: &str, provider: Option<&str>) -> Result<Targets, String> {
         let snapshot = self
             .snapshot()
             .ok_or_else(|| "the gateway has not loaded its configuration yet".to_owned())?;

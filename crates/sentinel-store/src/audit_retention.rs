@@ -171,7 +171,7 @@ impl Store {
                 org_id,
                 &ctx,
                 "audit.prune",
-                "audit".to_owned(),
+                "audit",
                 None,
                 json!({ "through_seq": last.seq, "events": deleted, "exported_seq": exported })
             );
