@@ -159,7 +159,7 @@ pub(crate) async fn body(
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format_args!(
-                "bodies of request {id:?} (its environment's retention.bodies is off, or they were pruned)"
+                "bodies of request {id:?} (kept only when its environment's retention.bodies is redacted or full, until bodies_days)"
             ))
         })?;
     deps.store
