@@ -50,17 +50,18 @@ struct StreamRecord {
     captured: Option<(Vec<u8>, bool)>,
 }
 
-impl StreamRecord {
-    /// Hands a chunk to the client, keeping a copy (up to the cap) when
-    /// bodies are kept. Never waits.
-    fn forward(&mut self, chunk: Bytes) -> Poll<Option<Result<Bytes, std::io::Error>>> {
-        if let Some((kept, truncated)) = &mut self.captured {
-            let room = BODY_CAP.saturating_sub(kept.len());
-            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            *truncated |= chunk.len() > room;
-        }
-        Poll::Ready(Some(Ok(chunk)))
+/// Hands a chunk to the client, keeping a copy (up to the cap) in
+/// `captured` when bodies are kept. Never waits.
+fn forward(
+    captured: &mut Option<(Vec<u8>, bool)>,
+    chunk: Bytes,
+) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+    if let Some((kept, truncated)) = captured {
+        let room = BODY_CAP.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        *truncated |= chunk.len() > room;
     }
+    Poll::Ready(Some(Ok(chunk)))
 }
 
 impl Drop for StreamRecord {
@@ -180,8 +181,7 @@ impl Stream for RecordedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let span = this.state.span.clone();
-        let _entered = span.enter();
+        let _entered = this.state.span.enter();
         loop {
             let Some(inner) = this.inner.as_mut() else {
                 return Poll::Ready(None);
@@ -194,11 +194,11 @@ impl Stream for RecordedStream {
                     }
                     this.state.tap.observe(&chunk);
                     let Some(encoder) = this.encoder.as_mut() else {
-                        return this.state.forward(chunk);
+                        return forward(&mut this.state.captured, chunk);
                     };
                     match encoder.feed(&chunk) {
                         Ok(frames) if frames.is_empty() => continue,
-                        Ok(frames) => return this.state.forward(join(frames)),
+                        Ok(frames) => return forward(&mut this.state.captured, join(frames)),
                         Err(error) => error,
                     }
                 }
@@ -209,7 +209,7 @@ impl Stream for RecordedStream {
                     };
                     match encoder.finish() {
                         Ok(frames) if frames.is_empty() => return Poll::Ready(None),
-                        Ok(frames) => return this.state.forward(join(frames)),
+                        Ok(frames) => return forward(&mut this.state.captured, join(frames)),
                         Err(error) => error,
                     }
                 }
@@ -229,7 +229,7 @@ impl Stream for RecordedStream {
                 ),
             };
             this.state.upstream_failed = Some(failure.to_string());
-            return this.state.forward(frame);
+            return forward(&mut this.state.captured, frame);
         }
     }
 }
