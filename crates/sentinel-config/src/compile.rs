@@ -12,13 +12,64 @@ use sentinel_core::{
 };
 use url::Url;
 
-use crate::document::{RawEnvDocument, RawPrice, RawProvider, RawRoutePlan, parse_document};
+use crate::document::{
+    RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRoutePlan, parse_document,
+};
 use crate::env::{
     EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
     Strategy, Target, Timeouts,
 };
 use crate::error::{ConfigError, ConfigErrors, ConfigWarning};
 use crate::safety::refused_host;
+
+/// Validates `retention:`, naming each bad field.
+fn compile_retention(raw: &RawRetention, errors: &mut Vec<ConfigError>) -> Retention {
+    let mut days = |field: &str, value: Option<u32>, forever: &str| match value {
+        Some(d) if !(1..=MAX_RETENTION_DAYS).contains(&d) => {
+            errors.push(ConfigError::new(
+                format!("retention.{field}"),
+                format!("must be from 1 to {MAX_RETENTION_DAYS} days; omit it to {forever}"),
+            ));
+            None
+        }
+        d => d,
+    };
+    let requests_days = days("requests_days", raw.requests_days, "keep records forever");
+    let bodies_days = days(
+        "bodies_days",
+        raw.bodies_days,
+        "keep bodies as long as records",
+    );
+    let audit_days = days("audit_days", raw.audit_days, "keep audit events forever");
+    let bodies = match raw.bodies.as_deref() {
+        None => sentinel_core::BodyMode::Off,
+        Some(name) => sentinel_core::BodyMode::parse(name).unwrap_or_else(|| {
+            errors.push(ConfigError::new(
+                "retention.bodies",
+                format!("unknown mode {name:?}; use off, redacted or full"),
+            ));
+            sentinel_core::BodyMode::Off
+        }),
+    };
+    if let (Some(bodies), Some(records)) = (bodies_days, requests_days)
+        && bodies > records
+    {
+        errors.push(ConfigError::new(
+            "retention.bodies_days",
+            format!(
+                "must not exceed requests_days ({records}): bodies are pruned sooner than records"
+            ),
+        ));
+    }
+    Retention {
+        requests_days,
+        bodies,
+        // Bodies never outlive their records.
+        bodies_days: bodies_days.or(requests_days),
+        audit_days,
+        audit_prune_unexported: raw.audit_prune_unexported.unwrap_or(false),
+    }
+}
 
 /// The longest retention accepted, in days (ten years).
 pub const MAX_RETENTION_DAYS: u32 = 3650;
@@ -131,18 +182,11 @@ pub fn compile_raw(
         }
     };
 
-    let mut retention = Retention::default();
-    if let Some(raw) = &raw.retention {
-        match raw.requests_days {
-            Some(days) if !(1..=MAX_RETENTION_DAYS).contains(&days) => {
-                errors.push(ConfigError::new(
-                    "retention.requests_days",
-                    format!("must be from 1 to {MAX_RETENTION_DAYS} days; omit it to keep records forever"),
-                ));
-            }
-            days => retention.requests_days = days,
-        }
-    }
+    let retention = raw
+        .retention
+        .as_ref()
+        .map(|raw| compile_retention(raw, &mut errors))
+        .unwrap_or_default();
 
     let alerts = alerts::compile_alerts(&raw.alerts, &raw.alert_destinations, ctx, &mut errors);
     for (key, destination) in &raw.alert_destinations {

@@ -80,6 +80,21 @@ pub struct RawRetention {
     /// Days request records are kept; forever when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_days: Option<u32>,
+    /// What is kept of request and response bodies: `off` (the default),
+    /// `redacted` or `full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bodies: Option<String>,
+    /// Days bodies are kept; `requests_days` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bodies_days: Option<u32>,
+    /// Days audit events of this environment are kept once exported;
+    /// forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_days: Option<u32>,
+    /// Prune audit events past `audit_days` even when no export has covered
+    /// them. Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_prune_unexported: Option<bool>,
 }
 
 /// One alert rule as written.

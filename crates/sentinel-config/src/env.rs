@@ -32,6 +32,16 @@ pub struct EnvConfig {
 pub struct Retention {
     /// Days request records are kept; `None`: forever.
     pub requests_days: Option<u32>,
+    /// What is kept of request and response bodies.
+    pub bodies: sentinel_core::BodyMode,
+    /// Days bodies are kept (never more than `requests_days`); `None`:
+    /// forever.
+    pub bodies_days: Option<u32>,
+    /// Days the environment's audit events are kept once exported; `None`:
+    /// forever.
+    pub audit_days: Option<u32>,
+    /// Audit events past `audit_days` are pruned even if never exported.
+    pub audit_prune_unexported: bool,
 }
 
 /// An environment's compiled policies. Two are equal when they were

@@ -230,6 +230,11 @@ pub(crate) async fn audit(
         format: window.format,
         header_sent: false,
         done: false,
+        // Only an export of every environment can cover the whole chain.
+        watermark: window.env_id.is_none().then_some(Watermark {
+            since: window.since,
+            through_seq: None,
+        }),
     };
     let stream = futures_util::stream::unfold(state, |mut state| async move {
         let chunk = state.next_chunk().await?;
@@ -245,11 +250,32 @@ struct AuditPages {
     format: Format,
     header_sent: bool,
     done: bool,
+    /// What the export covered, to move the export watermark once it ran to
+    /// completion (`None`: it cannot, e.g. one environment's events only).
+    watermark: Option<Watermark>,
+}
+
+struct Watermark {
+    since: i64,
+    /// The newest event exported (the first one, newest first).
+    through_seq: Option<i64>,
 }
 
 impl AuditPages {
     async fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
         if self.done {
+            // Polled again after the last chunk: the export ran to completion.
+            if let Some(Watermark {
+                since,
+                through_seq: Some(through),
+            }) = self.watermark.take()
+                && let Err(error) = self
+                    .store
+                    .record_audit_export(&self.org_id, since, through)
+                    .await
+            {
+                tracing::warn!(%error, "could not record the audit export watermark");
+            }
             return None;
         }
         let events = match self
@@ -260,9 +286,15 @@ impl AuditPages {
             Ok(events) => events,
             Err(error) => {
                 self.done = true;
+                self.watermark = None;
                 return Some(Err(std::io::Error::other(error.to_string())));
             }
         };
+        if let Some(watermark) = &mut self.watermark
+            && watermark.through_seq.is_none()
+        {
+            watermark.through_seq = events.first().map(|e| e.seq);
+        }
         let mut out = Vec::with_capacity(events.len() * 512);
         if self.format == Format::Csv && !self.header_sent {
             out.extend_from_slice(

@@ -239,6 +239,93 @@ pub(crate) async fn revoke(
     Ok(JsonOut(view(&deps, &caller, &env, key).await?))
 }
 
+/// Longest rotation overlap: thirty days.
+const MAX_OVERLAP_S: i64 = 30 * 24 * 60 * 60;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RotateKey {
+    /// How long the old key stays valid, in seconds.
+    overlap_s: Option<i64>,
+    /// The same, in minutes.
+    overlap_minutes: Option<i64>,
+}
+
+/// The overlap of a rotation in milliseconds, from exactly one field.
+fn overlap_ms(body: &RotateKey) -> Result<i64, ApiError> {
+    let seconds = match (body.overlap_s, body.overlap_minutes) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::InvalidRequest(
+                "give overlap_s or overlap_minutes, not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::InvalidRequest(
+                "overlap_s (or overlap_minutes) is required: how long the old key stays valid"
+                    .into(),
+            ));
+        }
+        (Some(s), None) => ("overlap_s", s),
+        (None, Some(m)) => ("overlap_minutes", m.saturating_mul(60)),
+    };
+    match seconds {
+        (field, s) if !(0..=MAX_OVERLAP_S).contains(&s) => Err(ApiError::InvalidRequest(format!(
+            "{field} must be from 0 to {} days",
+            MAX_OVERLAP_S / 86_400
+        ))),
+        (_, s) => Ok(s * 1000),
+    }
+}
+
+/// The answer to a rotation: the new key (shown once) and the old key's
+/// metadata with its new expiry.
+#[derive(Debug, Serialize)]
+pub(crate) struct RotatedKey {
+    #[serde(flatten)]
+    created: CreatedKey,
+    replaces: KeyView,
+}
+
+/// Rotates a key: a new key for the same application, and the old one
+/// valid for the overlap only. Audited as `key.rotate`.
+pub(crate) async fn rotate(
+    State(deps): State<ConsoleDeps>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    Json(body): Json<RotateKey>,
+) -> Result<(StatusCode, JsonOut<RotatedKey>), ApiError> {
+    let env = environments::find_for(&deps, &caller, &env, Permission::Write).await?;
+    let old = find(&deps, &caller, &env, &id).await?;
+    let overlap = overlap_ms(&body)?;
+    let now = now_ms();
+    let state = old.state(now);
+    let Some((stored, key)) = deps
+        .store
+        .rotate_key(&env, &old.id, overlap, now, &caller.audit())
+        .await?
+    else {
+        return Err(ApiError::Conflict(format!(
+            "key {id:?} is {}; only an active key can be rotated",
+            state.as_str()
+        )));
+    };
+    let names = app_names(&deps, &caller, &env).await?;
+    let app = names.get(&stored.app_id).cloned().unwrap_or_default();
+    let old = find(&deps, &caller, &env, &id).await?;
+    let replaces = KeyView::new(old, &env, app.clone(), now);
+    let meta = KeyView::new(stored, &env, app, now);
+    Ok((
+        StatusCode::CREATED,
+        JsonOut(RotatedKey {
+            created: CreatedKey {
+                key: key.expose().to_owned(),
+                meta,
+            },
+            replaces,
+        }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +355,29 @@ mod tests {
         assert!(expiry(&body(Some(now + 5), Some(1)), now).is_err());
         assert!(expiry(&body(None, Some(0)), now).is_err());
         assert!(expiry(&body(None, Some(MAX_DAYS + 1)), now).is_err());
+    }
+
+    #[test]
+    fn overlap_takes_one_bounded_field() {
+        let body = |overlap_s, overlap_minutes| RotateKey {
+            overlap_s,
+            overlap_minutes,
+        };
+        assert_eq!(overlap_ms(&body(Some(1), None)).unwrap(), 1000);
+        assert_eq!(overlap_ms(&body(None, Some(2))).unwrap(), 120_000);
+        assert_eq!(overlap_ms(&body(Some(0), None)).unwrap(), 0);
+        for bad in [
+            body(None, None),
+            body(Some(1), Some(1)),
+            body(Some(-1), None),
+            body(Some(MAX_OVERLAP_S + 1), None),
+        ] {
+            assert!(overlap_ms(&bad).is_err());
+        }
+        let Err(ApiError::InvalidRequest(message)) = overlap_ms(&body(None, Some(-5))) else {
+            panic!("a negative overlap is refused");
+        };
+        assert!(message.contains("overlap_minutes"), "{message}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ use axum::{
     response::Response,
 };
 use futures_util::future::BoxFuture;
+use sentinel_core::ProviderProbe;
 use sentinel_providers::ProviderRegistry;
 use sentinel_store::Store;
 
@@ -81,6 +82,37 @@ pub struct ConsoleDeps {
     pub explain: Explainer,
     /// The gateway's metrics in the Prometheus text format, for `/metrics`.
     pub metrics: MetricsText,
+    /// The gateway's provider connectivity tests.
+    pub provider_tests: ProviderTests,
+}
+
+/// What `providers test` needs from the gateway: the (provider, upstream
+/// model) pairs an environment's route plans use, and one minimal call to
+/// each (of one provider when given). Both take the environment id.
+#[derive(Clone)]
+pub struct ProviderTests {
+    pub targets: TestTargets,
+    pub run: RunTests,
+}
+
+/// The (provider, upstream model) pairs of an environment's route plans.
+pub type TestTargets = Arc<dyn Fn(&str) -> Result<Vec<(String, String)>, String> + Send + Sync>;
+
+/// Tests an environment's providers (one provider's when given).
+pub type RunTests = Arc<
+    dyn Fn(String, Option<String>) -> BoxFuture<'static, Result<Vec<ProviderProbe>, String>>
+        + Send
+        + Sync,
+>;
+
+impl ProviderTests {
+    /// Tests that always answer `why` (no gateway in this process).
+    pub fn unavailable(why: &'static str) -> Self {
+        Self {
+            targets: Arc::new(move |_| Err(why.to_owned())),
+            run: Arc::new(move |_, _| Box::pin(async move { Err(why.to_owned()) })),
+        }
+    }
 }
 
 /// Renders the metrics served on `/metrics`.
@@ -143,6 +175,7 @@ routes! {
     post "/api/v1/environments/{env}/keys" => keys::create;
     get "/api/v1/environments/{env}/keys/{id}" => keys::show;
     post "/api/v1/environments/{env}/keys/{id}/revoke" => keys::revoke;
+    post "/api/v1/environments/{env}/keys/{id}/rotate" => keys::rotate;
     get "/api/v1/environments/{env}/secrets" => secrets::list;
     put "/api/v1/environments/{env}/secrets/{name}" => secrets::put;
     get "/api/v1/environments/{env}/secrets/{name}/versions" => secrets::versions;
@@ -164,11 +197,14 @@ routes! {
     get "/api/v1/environments/{env}/alerts/history" => alerts::history;
     get "/api/v1/requests" => requests::search;
     get "/api/v1/requests/{id}" => requests::show;
+    get "/api/v1/requests/{id}/body" => requests::body;
     get "/api/v1/export/requests" => export::requests;
     get "/api/v1/export/audit" => export::audit;
     get "/api/v1/audit" => audit::list;
     get "/api/v1/audit/verify" => audit::verify;
     get "/api/v1/providers/health" => providers::health;
+    post "/api/v1/environments/{env}/providers/test" => providers::test;
+    get "/api/v1/environments/{env}/providers/tests" => providers::tests;
 }
 
 /// The console router. The caller serves it and may insert

@@ -231,6 +231,14 @@ fn operations() -> Vec<Op> {
             r("Key"),
         ),
         op(
+            "post",
+            "/api/v1/environments/{env}/keys/{id}/rotate",
+            "Rotate a key: a new key for the same application (shown once); the old key stays valid for the overlap",
+            "201",
+            r("RotatedKey"),
+        )
+        .body(r("RotateKey")),
+        op(
             "get",
             "/api/v1/environments/{env}/secrets",
             "List secrets (never values)",
@@ -349,6 +357,13 @@ fn operations() -> Vec<Op> {
         ),
         op(
             "get",
+            "/api/v1/requests/{id}/body",
+            "The request's stored bodies (when its environment keeps them); an audited sensitive read",
+            "200",
+            r("RequestBodies"),
+        ),
+        op(
+            "get",
             "/api/v1/audit",
             "List audit events",
             "200",
@@ -363,6 +378,23 @@ fn operations() -> Vec<Op> {
                 "ok": {"type": "boolean"}, "events": {"type": "integer"},
                 "first_bad_seq": {"type": ["integer", "null"]},
                 "first_bad_id": {"type": ["string", "null"]}}}),
+        ),
+        op(
+            "post",
+            "/api/v1/environments/{env}/providers/test",
+            "Make one minimal chat call (max_tokens 1) to each provider and model of the environment's route plans; outcomes are stored and audited",
+            "200",
+            list_of("ProviderTest"),
+        )
+        .body(json!({ "type": "object", "additionalProperties": false, "properties": { "provider": { "type": "string", "description": "Only this provider" } } })),
+        op(
+            "get",
+            "/api/v1/environments/{env}/providers/tests",
+            "The latest test outcome of each provider and model, and the pairs the route plans use now",
+            "200",
+            json!({ "type": "object", "properties": {
+                "data": { "type": "array", "items": r("ProviderTest") },
+                "targets": { "type": "array", "items": { "type": "object", "properties": { "provider": { "type": "string" }, "model": { "type": "string" } } } } } }),
         ),
         op(
             "get",
@@ -788,6 +820,7 @@ fn schemas() -> Value {
     alert_schemas(&mut schemas);
     access_schemas(&mut schemas);
     change_schemas(&mut schemas);
+    retention_schemas(&mut schemas);
     schemas
 }
 
@@ -810,6 +843,27 @@ fn access_schemas(schemas: &mut Value) {
             "admin_name": { "type": "string", "description": "The first admin's name (default admin)" } } });
     schemas["CreatedOrganization"] = json!({ "allOf": [r("Organization"), { "type": "object", "required": ["admin"], "properties": { "admin": r("CreatedOperator") } }] });
     schemas["CreatedOperator"] = json!({ "allOf": [r("Operator"), { "type": "object", "required": ["token"], "properties": { "token": { "type": "string", "description": "Shown once" } } }] });
+}
+
+/// Key rotation, stored bodies and provider tests.
+fn retention_schemas(schemas: &mut Value) {
+    let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
+    schemas["ProviderTest"] = json!({ "type": "object", "required": ["provider", "model", "ok", "latency_ms", "time"], "properties": {
+        "provider": { "type": "string" }, "model": { "type": "string" }, "ok": { "type": "boolean" },
+        "status": { "type": ["integer", "null"], "description": "The upstream's HTTP status, when it answered" },
+        "latency_ms": { "type": "integer" },
+        "error": { "type": ["string", "null"], "description": "A status or error class; never the upstream's body" },
+        "time": ts } });
+    schemas["RotateKey"] = json!({ "type": "object", "additionalProperties": false, "description": "Exactly one of overlap_s and overlap_minutes (0 to 30 days)", "properties": {
+        "overlap_s": { "type": "integer", "minimum": 0 },
+        "overlap_minutes": { "type": "integer", "minimum": 0 } } });
+    schemas["RotatedKey"] = json!({ "allOf": [r("CreatedKey"), { "type": "object", "required": ["replaces"], "properties": { "replaces": r("Key") } }] });
+    schemas["RequestBodies"] = json!({ "type": "object", "required": ["mode", "request_truncated", "response_truncated"], "properties": {
+        "mode": { "type": "string", "enum": ["redacted", "full"] },
+        "request": { "type": ["string", "null"], "description": "The body the client sent (never its headers), cut at 256 KiB" },
+        "request_truncated": { "type": "boolean" },
+        "response": { "type": ["string", "null"], "description": "The body the client received (a stream's events), cut at 256 KiB" },
+        "response_truncated": { "type": "boolean" } } });
 }
 
 fn alert_schemas(schemas: &mut Value) {

@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State},
 };
 use sentinel_core::{Permission, RequestRecord};
-use sentinel_store::RecordFilter;
+use sentinel_store::{RecordFilter, StoredBodies};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -135,9 +135,19 @@ pub(crate) async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<JsonOut<RequestRecord>, ApiError> {
+    Ok(JsonOut(readable_record(&deps, &caller, &id).await?))
+}
+
+/// The record `id` of the caller's organization (404 otherwise), once the
+/// caller may read the environment that served it (403 otherwise).
+async fn readable_record(
+    deps: &ConsoleDeps,
+    caller: &Caller,
+    id: &str,
+) -> Result<RequestRecord, ApiError> {
     let record = deps
         .store
-        .get_record(caller.org_id(), &id)
+        .get_record(caller.org_id(), id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("request {id:?}")))?;
     if !caller
@@ -149,7 +159,38 @@ pub(crate) async fn show(
             record.env_name.as_deref().unwrap_or("(none)")
         )));
     }
-    Ok(JsonOut(record))
+    Ok(record)
+}
+
+/// The request's stored bodies: a sensitive read, audited
+/// (`request.body.read`) before the bodies leave. 404 when the request is
+/// not the caller's organization's or no bodies were kept.
+pub(crate) async fn body(
+    State(deps): State<ConsoleDeps>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<JsonOut<StoredBodies>, ApiError> {
+    let record = readable_record(&deps, &caller, &id).await?;
+    let bodies = deps
+        .store
+        .get_bodies(caller.org_id(), &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format_args!(
+                "bodies of request {id:?} (kept only when its environment's retention.bodies is redacted or full, until bodies_days)"
+            ))
+        })?;
+    deps.store
+        .append_audit_event(
+            caller.org_id(),
+            &caller.audit(),
+            "request.body.read",
+            &format!("request/{id}"),
+            record.env_id.as_deref(),
+            serde_json::json!({ "mode": bodies.mode }),
+        )
+        .await?;
+    Ok(JsonOut(bodies))
 }
 
 #[cfg(test)]

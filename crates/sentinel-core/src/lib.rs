@@ -15,6 +15,7 @@ pub mod error;
 pub mod key;
 pub mod name;
 pub mod price;
+pub mod probe;
 pub mod record;
 pub mod retry;
 
@@ -25,7 +26,11 @@ pub use error::{ErrorCode, ErrorKind};
 pub use key::{ClientKey, KeyDigest, KeyParseError};
 pub use name::{Name, NameError};
 pub use price::{Price, PriceSource, cost_micros};
-pub use record::{AttemptRecord, PolicyFinding, PolicyOutcome, RedactionCount, RequestRecord};
+pub use probe::ProviderProbe;
+pub use record::{
+    AttemptRecord, BODY_CAP, BodyMode, PolicyFinding, PolicyOutcome, RecordBodies, RedactionCount,
+    RequestRecord,
+};
 
 /// Milliseconds since the unix epoch, the one time unit stored and compared.
 pub type UnixMillis = i64;

@@ -75,6 +75,82 @@ pub struct RequestRecord {
     /// The caller's span that this request's span is a child of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_span_id: Option<String>,
+    /// The bodies captured for this request when its environment keeps
+    /// them. Never serialized with the record: the record writer stores
+    /// them in their own table (and a spooled record has none).
+    #[serde(skip)]
+    pub bodies: Option<Box<RecordBodies>>,
+}
+
+/// What an environment keeps of request and response bodies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyMode {
+    /// Nothing is kept (the default).
+    #[default]
+    Off,
+    /// Kept after personal data and secrets are replaced by placeholders.
+    Redacted,
+    /// Kept verbatim.
+    Full,
+}
+
+impl BodyMode {
+    /// Every mode with its name in documents.
+    pub const ALL: [BodyMode; 3] = [Self::Off, Self::Redacted, Self::Full];
+
+    /// The mode's name in documents and stored rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Redacted => "redacted",
+            Self::Full => "full",
+        }
+    }
+
+    /// The mode called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+/// Most bytes of each body kept; longer bodies are cut and marked truncated.
+pub const BODY_CAP: usize = 256 * 1024;
+
+/// A request's body and the answer's body as the client sent and received
+/// them (never headers, so never the client's key), each cut at
+/// [`BODY_CAP`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordBodies {
+    pub mode: BodyMode,
+    pub request: Option<bytes::Bytes>,
+    pub request_truncated: bool,
+    pub response: Option<bytes::Bytes>,
+    pub response_truncated: bool,
+}
+
+impl RecordBodies {
+    /// An empty capture in `mode`, or `None` when the mode keeps nothing.
+    pub fn start(mode: BodyMode) -> Option<Box<Self>> {
+        (mode != BodyMode::Off).then(|| {
+            Box::new(Self {
+                mode,
+                ..Self::default()
+            })
+        })
+    }
+
+    /// Keeps the request body (a shared view of it, not a copy).
+    pub fn set_request(&mut self, body: &bytes::Bytes) {
+        self.request_truncated = body.len() > BODY_CAP;
+        self.request = Some(body.slice(..body.len().min(BODY_CAP)));
+    }
+
+    /// Keeps a complete response body (a shared view of it, not a copy).
+    pub fn set_response(&mut self, body: &bytes::Bytes) {
+        self.response_truncated = body.len() > BODY_CAP;
+        self.response = Some(body.slice(..body.len().min(BODY_CAP)));
+    }
 }
 
 /// The policy stage's verdict on a request.

@@ -15,9 +15,11 @@ pub mod metrics;
 mod models;
 mod pipeline;
 mod policy_stats;
+mod probe;
 pub mod record;
 mod reload;
 mod retention;
+pub use retention::Pruned;
 pub mod snapshot;
 mod sse;
 

@@ -13,6 +13,11 @@
 //! together) per interval or per full batch instead of one per handful of
 //! records; an idle writer writes a new record at once.
 //!
+//! Bodies (kept only when the environment's `retention.bodies` says so) are
+//! redacted here when the mode is `redacted` and stored with their records
+//! in the same transaction; they are not spooled, so a record that goes
+//! through the spool keeps no bodies.
+//!
 //! Invariant: submitting a record never blocks and never touches the store
 //! or the disk. On shutdown the writer drains the channel to the store, or to
 //! the spool if the store is down.
@@ -26,7 +31,7 @@ use std::{
     time::Duration,
 };
 
-use sentinel_core::RequestRecord;
+use sentinel_core::{BodyMode, RequestRecord};
 use sentinel_store::Store;
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -188,6 +193,7 @@ impl Writer {
 
     /// Writes one batch, retrying briefly; spools it if the store stays down.
     async fn write_or_spool(&self, batch: &mut Vec<RequestRecord>, attempts: u32) {
+        redact_bodies(batch);
         let mut backoff = Duration::from_millis(100);
         for attempt in 1..=attempts {
             match self.store.insert_records(batch).await {
@@ -267,6 +273,27 @@ impl Writer {
                 tracing::error!(%error, path = %file.display(), "replayed spool file could not be removed");
             } else {
                 tracing::info!(records = records.len(), path = %file.display(), "spooled request records replayed");
+            }
+        }
+    }
+}
+
+/// Redacts the bodies of records whose environment keeps them `redacted`.
+/// Done here, in the writer, so the request path never pays for it;
+/// redacting twice changes nothing.
+fn redact_bodies(batch: &mut [RequestRecord]) {
+    for record in batch {
+        let Some(bodies) = record.bodies.as_deref_mut() else {
+            continue;
+        };
+        if bodies.mode != BodyMode::Redacted {
+            continue;
+        }
+        for body in [&mut bodies.request, &mut bodies.response] {
+            if let Some(text) = body.take() {
+                *body = Some(bytes::Bytes::from(
+                    sentinel_policy::content::redact_document(&text),
+                ));
             }
         }
     }

@@ -66,8 +66,9 @@ pub struct EnvRuntime {
     pub revision: Option<i64>,
     /// The environment's policies (empty when it has none).
     pub policies: Arc<PolicySet>,
-    /// Days request records are kept; `None`: forever.
-    pub requests_days: Option<u32>,
+    /// How long records, bodies and audit events are kept, and what is
+    /// kept of bodies.
+    pub retention: sentinel_config::Retention,
     routes: HashMap<String, Arc<Route>>,
     models: Vec<String>,
     /// Identifies the inputs this runtime was built from, so an unchanged
@@ -78,6 +79,12 @@ pub struct EnvRuntime {
 impl EnvRuntime {
     pub fn route(&self, model: &str) -> Option<&Arc<Route>> {
         self.routes.get(model)
+    }
+
+    /// Every route plan of the environment (one per model it serves, so a
+    /// plan serving several models appears several times).
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.values()
     }
 
     /// Model names served in this environment, sorted.
@@ -219,7 +226,7 @@ pub async fn build(
                 routes,
                 models,
                 policies,
-                requests_days,
+                retention,
             }) => {
                 snapshot.envs.insert(
                     env.id.clone(),
@@ -229,7 +236,7 @@ pub async fn build(
                         name: env.name.clone(),
                         revision: revision.map(|r| r.revision),
                         policies,
-                        requests_days,
+                        retention,
                         routes,
                         models,
                         inputs,
@@ -250,7 +257,7 @@ pub async fn build(
                             name: env.name.clone(),
                             revision: None,
                             policies: Arc::default(),
-                            requests_days: None,
+                            retention: sentinel_config::Retention::default(),
                             routes: HashMap::new(),
                             models: Vec::new(),
                             inputs: String::new(),
@@ -290,7 +297,7 @@ struct Compiled {
     routes: HashMap<String, Arc<Route>>,
     models: Vec<String>,
     policies: Arc<PolicySet>,
-    requests_days: Option<u32>,
+    retention: sentinel_config::Retention,
 }
 
 async fn compile_env(
@@ -409,6 +416,6 @@ async fn compile_env(
         routes,
         models,
         policies: config.policies().set().clone(),
-        requests_days: config.retention().requests_days,
+        retention: config.retention(),
     })
 }

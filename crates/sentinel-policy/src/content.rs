@@ -224,10 +224,80 @@ fn walk_mut(value: &mut Value, edit: &mut dyn FnMut(&str) -> Option<String>) {
     }
 }
 
+/// `text` with every kind of personal data and secret replaced by its
+/// placeholder.
+pub fn redact_all(text: &str) -> String {
+    let mut out = text.to_owned();
+    for kind in PiiKind::ALL {
+        if let Some((redacted, _)) = kind.redact(&out) {
+            out = redacted;
+        }
+    }
+    out
+}
+
+/// Every string of a JSON value (keys kept), redacted.
+fn redact_strings(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = redact_all(text),
+        Value::Array(items) => items.iter_mut().for_each(redact_strings),
+        Value::Object(map) => map.values_mut().for_each(redact_strings),
+        _ => {}
+    }
+}
+
+/// A stored body (a JSON document, or server-sent events whose `data:`
+/// lines are JSON) with every string redacted; the JSON stays valid. Text
+/// that is neither is redacted as plain text.
+pub fn redact_document(body: &[u8]) -> String {
+    if let Ok(mut value) = serde_json::from_slice::<Value>(body) {
+        redact_strings(&mut value);
+        return value.to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (content, end) = match line.strip_suffix('\n') {
+            Some(content) => (content, "\n"),
+            None => (line, ""),
+        };
+        let json = content
+            .strip_prefix("data:")
+            .and_then(|data| serde_json::from_str::<Value>(data.trim_start()).ok());
+        match json {
+            Some(mut value) => {
+                redact_strings(&mut value);
+                out.push_str("data: ");
+                out.push_str(&value.to_string());
+            }
+            None => out.push_str(&redact_all(content)),
+        }
+        out.push_str(end);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    #[test]
+    fn documents_are_redacted_and_stay_json() {
+        let body = br#"{"messages":[{"role":"user","content":"mail bob@example.com\nnow"}]}"#;
+        let out = redact_document(body);
+        let value: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            value["messages"][0]["content"],
+            "mail [REDACTED_EMAIL]\nnow"
+        );
+        let sse = "data: {\"c\":\"x a@b.io\"}\n\ndata: [DONE]\n\n";
+        assert_eq!(
+            redact_document(sse.as_bytes()),
+            "data: {\"c\":\"x [REDACTED_EMAIL]\"}\n\ndata: [DONE]\n\n"
+        );
+        assert_eq!(redact_document(b"plain c@d.org"), "plain [REDACTED_EMAIL]");
+    }
 
     fn redacted(kind: PiiKind, text: &str) -> String {
         kind.redact(text)

@@ -37,6 +37,9 @@ pub struct AuditFilter {
 pub struct AuditVerification {
     pub ok: bool,
     pub events: u64,
+    /// Events up to this seq were pruned; verification starts from the
+    /// anchor they left (0: nothing pruned).
+    pub pruned_through_seq: i64,
     /// The first event whose hash or link does not match, if any: its
     /// position in the chain and its id.
     pub first_bad_seq: Option<i64>,
@@ -95,7 +98,18 @@ macro_rules! append_audit {
                 .bind(org_id)
                 .fetch_optional(&mut *$tx)
                 .await?;
-        let (seq, prev_hash) = last.map_or((1, String::new()), |(s, h)| (s + 1, h));
+        // With every event pruned, the chain continues from its anchor.
+        let last = match last {
+            Some(last) => Some(last),
+            None => sqlx::query_as(
+                "SELECT anchor_seq, anchor_hash FROM audit_retention WHERE org_id = $1",
+            )
+            .bind(org_id)
+            .fetch_optional(&mut *$tx)
+            .await?,
+        };
+        let (seq, prev_hash): (i64, String) =
+            last.map_or((1, String::new()), |(s, h)| (s + 1, h));
         let time = $crate::backend::now_ms();
         let hash = $crate::audit::event_hash(
             seq,
@@ -242,12 +256,13 @@ impl Store {
                 .fetch_all(pool)
                 .await?
         });
-        let mut prev = String::new();
-        for (expected_seq, row) in (1..).zip(rows.iter()) {
+        let (anchor_seq, mut prev) = self.audit_anchor(org_id).await?;
+        for (expected_seq, row) in (anchor_seq + 1..).zip(rows.iter()) {
             if row.seq != expected_seq || row.prev_hash != prev || row.hash != row.expected_hash() {
                 return Ok(AuditVerification {
                     ok: false,
                     events: rows.len() as u64,
+                    pruned_through_seq: anchor_seq,
                     first_bad_seq: Some(row.seq),
                     first_bad_id: Some(row.id.clone()),
                 });
@@ -257,6 +272,7 @@ impl Store {
         Ok(AuditVerification {
             ok: true,
             events: rows.len() as u64,
+            pruned_through_seq: anchor_seq,
             first_bad_seq: None,
             first_bad_id: None,
         })

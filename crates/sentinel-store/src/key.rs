@@ -55,6 +55,31 @@ pub struct NewKey<'a> {
     pub now: i64,
 }
 
+/// Inserts a key's row inside the open transaction `$tx`.
+macro_rules! insert_key_row {
+    ($tx:ident, $key:expr) => {{
+        let key: &ApiKey = $key;
+        sqlx::query(
+            "INSERT INTO api_keys (id, org_id, env_id, app_id, name, prefix, digest, revoked_at, expires_at, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&key.id)
+        .bind(&key.org_id)
+        .bind(&key.env_id)
+        .bind(&key.app_id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(&key.digest_hex)
+        .bind(key.revoked_at)
+        .bind(key.expires_at)
+        .bind(key.created_at)
+        .bind(key.last_used_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(|e| conflict(e, || "a key with that id already exists".into()))?;
+    }};
+}
+
 impl Store {
     /// Issues a new client key: random, `snt_<env>_…`, stored as a digest.
     /// The returned [`ClientKey`] is the only copy of the key; show it once.
@@ -63,26 +88,74 @@ impl Store {
         new: NewKey<'_>,
         ctx: &AuditContext,
     ) -> Result<(ApiKey, ClientKey), StoreError> {
-        let env_name = Name::parse(&new.env.name)
-            .map_err(|e| StoreError::Corrupt(format!("environment name: {e}")))?;
-        let mut random = [0u8; 40];
-        aws_lc_rs::rand::fill(&mut random).map_err(|_| StoreError::Random)?;
-        let key = ClientKey::new(&env_name, &random);
-        let stored = ApiKey {
-            id: key.id().to_owned(),
-            org_id: new.env.org_id.clone(),
-            env_id: new.env.id.clone(),
-            app_id: new.app_id.to_owned(),
-            name: new.name.to_owned(),
-            prefix: key.display_prefix().to_owned(),
-            digest_hex: key.digest().to_hex(),
-            revoked_at: None,
-            expires_at: new.expires_at,
-            created_at: new.now,
-            last_used_at: None,
-        };
+        let (stored, key) = generate(&new)?;
         self.insert_key(&stored, ctx).await?;
         Ok((stored, key))
+    }
+
+    /// Rotates key `id`: issues a new key for the same application (same
+    /// name, no expiry) and makes the old one expire `overlap_ms` after
+    /// `now` (sooner if it already expired sooner), in one transaction with
+    /// one `key.rotate` audit event. `None` when there is no such key in
+    /// the environment or it is revoked or expired.
+    pub async fn rotate_key(
+        &self,
+        env: &Environment,
+        id: &str,
+        overlap_ms: i64,
+        now: i64,
+        ctx: &AuditContext,
+    ) -> Result<Option<(ApiKey, ClientKey)>, StoreError> {
+        let Some(old) = self
+            .get_key(&env.org_id, id)
+            .await?
+            .filter(|k| k.env_id == env.id && k.revoked_at.is_none())
+            .filter(|k| k.expires_at.is_none_or(|at| at > now))
+        else {
+            return Ok(None);
+        };
+        let (stored, key) = generate(&NewKey {
+            env,
+            app_id: &old.app_id,
+            name: &old.name,
+            expires_at: None,
+            now,
+        })?;
+        let old_expires_at = old
+            .expires_at
+            .map_or(now + overlap_ms, |at| at.min(now + overlap_ms));
+        write_tx!(self, |tx| {
+            let updated = sqlx::query(
+                "UPDATE api_keys SET expires_at = $1
+                 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(old_expires_at)
+            .bind(&old.id)
+            .bind(&old.org_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Err(StoreError::NotFound { what: "key".into() });
+            }
+            insert_key_row!(tx, &stored);
+            append_audit!(
+                tx,
+                &old.org_id,
+                ctx,
+                "key.rotate",
+                format!("key/{}", old.id),
+                Some(old.env_id.as_str()),
+                json!({
+                    "new_key_id": stored.id,
+                    "new_prefix": stored.prefix,
+                    "app_id": stored.app_id,
+                    "overlap_ms": overlap_ms,
+                    "old_expires_at": old_expires_at,
+                })
+            );
+        })?;
+        Ok(Some((stored, key)))
     }
 
     /// Stores a new key (its digest). The application must belong to the
@@ -102,24 +175,7 @@ impl Store {
                     what: "application".into(),
                 });
             }
-            sqlx::query(
-                "INSERT INTO api_keys (id, org_id, env_id, app_id, name, prefix, digest, revoked_at, expires_at, created_at, last_used_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&key.id)
-            .bind(&key.org_id)
-            .bind(&key.env_id)
-            .bind(&key.app_id)
-            .bind(&key.name)
-            .bind(&key.prefix)
-            .bind(&key.digest_hex)
-            .bind(key.revoked_at)
-            .bind(key.expires_at)
-            .bind(key.created_at)
-            .bind(key.last_used_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict(e, || "a key with that id already exists".into()))?;
+            insert_key_row!(tx, key);
             append_audit!(
                 tx,
                 &key.org_id,
@@ -228,4 +284,27 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// A new random key for `new`, and its stored form.
+fn generate(new: &NewKey<'_>) -> Result<(ApiKey, ClientKey), StoreError> {
+    let env_name = Name::parse(&new.env.name)
+        .map_err(|e| StoreError::Corrupt(format!("environment name: {e}")))?;
+    let mut random = [0u8; 40];
+    aws_lc_rs::rand::fill(&mut random).map_err(|_| StoreError::Random)?;
+    let key = ClientKey::new(&env_name, &random);
+    let stored = ApiKey {
+        id: key.id().to_owned(),
+        org_id: new.env.org_id.clone(),
+        env_id: new.env.id.clone(),
+        app_id: new.app_id.to_owned(),
+        name: new.name.to_owned(),
+        prefix: key.display_prefix().to_owned(),
+        digest_hex: key.digest().to_hex(),
+        revoked_at: None,
+        expires_at: new.expires_at,
+        created_at: new.now,
+        last_used_at: None,
+    };
+    Ok((stored, key))
 }

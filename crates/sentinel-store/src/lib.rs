@@ -17,7 +17,9 @@
 
 mod alert;
 mod audit;
+mod audit_retention;
 mod backend;
+mod body;
 mod change;
 mod config;
 mod crypto;
@@ -27,6 +29,7 @@ mod feed;
 mod key;
 mod lease;
 mod org;
+mod probe;
 mod record;
 mod secret;
 
@@ -34,7 +37,9 @@ pub use alert::{
     AlertEventFilter, AlertEventPage, MAX_WINDOW_RECORDS, Transition, TransitionOutcome,
 };
 pub use audit::{AuditContext, AuditFilter, AuditVerification};
+pub use audit_retention::AuditRetention;
 pub use backend::Store;
+pub use body::StoredBodies;
 pub use change::{ApplyOutcome, NewChange};
 pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;

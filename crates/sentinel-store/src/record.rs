@@ -100,6 +100,7 @@ impl Store {
                 builder.push(" ON CONFLICT (id) DO NOTHING");
                 builder.build().execute(&mut *tx).await?;
             }
+            crate::body::insert_bodies!(tx, records);
             for ((org_id, key_id), time) in &used {
                 sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3 AND (last_used_at IS NULL OR last_used_at < $1)")
                     .bind(time)

@@ -216,6 +216,8 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     let readiness_gateway = gateway.clone();
     let (readiness_jobs, metrics_jobs) = (jobs.clone(), jobs.clone());
     let health_gateway = gateway.clone();
+    let targets_gateway = gateway.clone();
+    let tests_gateway = gateway.clone();
     let console = sentinel_console::router(ConsoleDeps {
         store: store.clone(),
         registry: Arc::new(ProviderRegistry::standard()),
@@ -257,6 +259,13 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             text.push_str(&metrics_jobs.render_metrics());
             text
         }),
+        provider_tests: sentinel_console::ProviderTests {
+            targets: Arc::new(move |env_id| targets_gateway.provider_targets(env_id, None)),
+            run: Arc::new(move |env_id, provider| {
+                let gateway = tests_gateway.clone();
+                Box::pin(async move { gateway.test_providers(&env_id, provider.as_deref()).await })
+            }),
+        },
     });
 
     let limits = ListenerLimits {

@@ -518,7 +518,8 @@ async fn no_secret_value_leaves_any_surface(backend: Backend) {
         &mut seen,
     );
     let document = format!(
-        "providers:\n  upstream:\n    kind: openai\n    base_url: {}\n    credential: secret:upstream-key\n    allow_private_network: true\nroute_plans:\n  chat:\n    models: [gpt-test]\n    targets:\n      - {{ provider: upstream, model: up-model }}\n",
+        "providers:\n  upstream:\n    kind: openai\n    base_url: {}\n    credential: secret:upstream-key\n    allow_private_network: true\nroute_plans:\n  chat:\n    models: [gpt-test]\n    targets:\n      - {{ provider: upstream, model: up-model }}\n\
+         retention: {{ bodies: full }}\n",
         upstream.base_url()
     );
     let (status, text) = admin(

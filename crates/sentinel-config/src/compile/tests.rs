@@ -167,6 +167,12 @@ fn parse_errors_name_the_field() {
         "retention: {requests_days: 0}\n",
         &["retention.requests_days"],
     );
+    check("retention: {bodies: partial}\n", &["retention.bodies"]);
+    check("retention: {audit_days: 0}\n", &["retention.audit_days"]);
+    check(
+        "retention: {requests_days: 3, bodies: full, bodies_days: 7}\n",
+        &["retention.bodies_days"],
+    );
     check(&prov("bogus: 1"), &["providers.p.bogus"]);
     check(
         &prov("base-url: 'https://x.example'"),

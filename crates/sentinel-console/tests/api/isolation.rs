@@ -32,6 +32,11 @@ async fn organizations_are_isolated(h: &Harness) {
         env_name: Some("prod".into()),
         ingress: "chat_completions".into(),
         status: 200,
+        bodies: Some(Box::new(sentinel_core::RecordBodies {
+            mode: sentinel_core::BodyMode::Full,
+            request: Some("{}".into()),
+            ..sentinel_core::RecordBodies::default()
+        })),
         ..RequestRecord::default()
     };
     h.store
@@ -45,6 +50,27 @@ async fn organizations_are_isolated(h: &Harness) {
         StatusCode::OK
     );
 
+    assert_eq!(
+        h.get(&format!("/api/v1/requests/{}/body", record.id), &h.admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Rotating and testing providers are changes: auditors may not.
+    for (path, body) in [
+        (
+            format!("/api/v1/environments/prod/keys/{key_id}/rotate"),
+            json!({"overlap_s": 60}),
+        ),
+        (
+            "/api/v1/environments/prod/providers/test".to_owned(),
+            json!({}),
+        ),
+    ] {
+        let a = h.post(&path, &h.auditor, body).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}: {}", a.text);
+    }
+
     let other = h.store.ensure_org("other").await.unwrap();
     let token = add_operator(&h.store, &other.id, "mallory", Role::Admin).await;
     for path in [
@@ -54,6 +80,8 @@ async fn organizations_are_isolated(h: &Harness) {
         "/api/v1/environments/prod/config".to_owned(),
         format!("/api/v1/environments/prod/keys/{key_id}"),
         format!("/api/v1/requests/{}", record.id),
+        format!("/api/v1/requests/{}/body", record.id),
+        "/api/v1/environments/prod/providers/tests".to_owned(),
         "/api/v1/requests?env=prod".to_owned(),
     ] {
         let a = h.get(&path, &token).await;
@@ -72,6 +100,19 @@ async fn organizations_are_isolated(h: &Harness) {
         )
         .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
+    for (path, body) in [
+        (
+            format!("/api/v1/environments/prod/keys/{key_id}/rotate"),
+            json!({"overlap_s": 60}),
+        ),
+        (
+            "/api/v1/environments/prod/providers/test".to_owned(),
+            json!({}),
+        ),
+    ] {
+        let a = h.post(&path, &token, body).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}: {}", a.text);
+    }
 
     // Both organizations can have `prod`; each sees only its own.
     let a = h

@@ -63,6 +63,8 @@ fn need(method: &str, route: &str) -> Need {
         | ("get", "/api/v1/environments/{env}/alerts/history")
         | ("get", "/api/v1/environments/{env}/changes")
         | ("get", "/api/v1/environments/{env}/changes/{id}")
+        | ("get", "/api/v1/environments/{env}/providers/tests")
+        | ("get", "/api/v1/requests/{id}/body")
         | ("get", "/api/v1/requests/{id}") => Env(Read),
         ("post", "/api/v1/environments/{env}/changes/{id}/approve")
         | ("post", "/api/v1/environments/{env}/changes/{id}/reject") => Env(Approve),
@@ -75,6 +77,8 @@ fn need(method: &str, route: &str) -> Need {
         | ("post", "/api/v1/environments/{env}/secrets/{name}/rotate")
         | ("post", "/api/v1/environments/{env}/config")
         | ("post", "/api/v1/environments/{env}/config/rollback")
+        | ("post", "/api/v1/environments/{env}/keys/{id}/rotate")
+        | ("post", "/api/v1/environments/{env}/providers/test")
         | ("post", "/api/v1/environments/{env}/promotions") => Env(Write),
         ("get", "/api/v1/requests") => EnvOrOrg(Read),
         ("get", "/api/v1/audit" | "/api/v1/export/requests" | "/api/v1/export/audit") => {
@@ -379,6 +383,7 @@ async fn provider_health_shows_readable_environments_only(h: &Harness) {
         }),
         explain: std::sync::Arc::new(|_, _, _, _| Box::pin(async { Err("none".to_owned()) })),
         metrics: std::sync::Arc::new(String::new),
+        provider_tests: sentinel_console::ProviderTests::unavailable("not in this test"),
     });
     let dev_auditor = operator_with(
         h,

@@ -63,6 +63,8 @@ pub fn body(method: &str, route: &str, ids: &Ids) -> Option<Value> {
             json!({"application": "checkout", "name": "probe"})
         }
         ("post", "/api/v1/environments/{env}/keys/{id}/revoke") => return None,
+        ("post", "/api/v1/environments/{env}/keys/{id}/rotate") => json!({"overlap_s": 60}),
+        ("post", "/api/v1/environments/{env}/providers/test") => json!({}),
         ("put", "/api/v1/environments/{env}/secrets/{name}") => {
             json!({"value": format!("sk-probe-put-{}", ids.env)})
         }

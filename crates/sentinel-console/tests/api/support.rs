@@ -115,6 +115,9 @@ impl Harness {
                 Box::pin(async { Err("no gateway in console tests".to_owned()) })
             }),
             metrics: Arc::new(|| "sentinel_build_info{version=\"test\"} 1\n".to_owned()),
+            provider_tests: sentinel_console::ProviderTests::unavailable(
+                "no gateway in console tests",
+            ),
         });
         Self {
             store,

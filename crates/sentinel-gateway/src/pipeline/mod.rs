@@ -33,7 +33,7 @@ use axum::{
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use sentinel_core::{ErrorCode, RequestRecord};
+use sentinel_core::{ErrorCode, RecordBodies, RequestRecord};
 use sentinel_providers::{Operation, UpstreamBody, UpstreamRequest, anthropic_ingress};
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -252,6 +252,12 @@ async fn run(
         }
     })?;
     policy::note_request(record, &parts.headers, body.len());
+    // Bodies are kept only when the environment says so: the request body
+    // is shared, not copied; headers (the client's key) are never kept.
+    record.bodies = RecordBodies::start(principal.env.retention.bodies);
+    if let Some(bodies) = record.bodies.as_mut() {
+        bodies.set_request(&body);
+    }
 
     // decode (an Anthropic body has `model` and `stream` too; it is
     // translated per target at dispatch, when the target is not native)
@@ -398,6 +404,9 @@ async fn run(
             }
             if ingress == Ingress::AnthropicMessages && !native {
                 body = chat_to_anthropic(&body)?;
+            }
+            if let Some(bodies) = record.bodies.as_mut() {
+                bodies.set_response(&body);
             }
             let mut response = Response::builder()
                 .status(response.status)

@@ -11,7 +11,7 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sentinel_core::{ErrorCode, Price, PriceSource, RequestRecord};
+use sentinel_core::{BODY_CAP, ErrorCode, Price, PriceSource, RequestRecord};
 use sentinel_providers::{ByteStream, ProviderError, stream::StreamTranslator};
 use tokio::time::Instant;
 
@@ -45,6 +45,23 @@ struct StreamRecord {
     /// The request's span (it carries the request id), entered while the
     /// stream is polled and finished, after the handler has returned.
     span: tracing::Span,
+    /// The bytes forwarded so far, up to [`BODY_CAP`], when the environment
+    /// keeps bodies; whether more were forwarded than kept.
+    captured: Option<(Vec<u8>, bool)>,
+}
+
+/// Hands a chunk to the client, keeping a copy (up to the cap) in
+/// `captured` when bodies are kept. Never waits.
+fn forward(
+    captured: &mut Option<(Vec<u8>, bool)>,
+    chunk: Bytes,
+) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+    if let Some((kept, truncated)) = captured {
+        let room = BODY_CAP.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        *truncated |= chunk.len() > room;
+    }
+    Poll::Ready(Some(Ok(chunk)))
 }
 
 impl Drop for StreamRecord {
@@ -53,6 +70,12 @@ impl Drop for StreamRecord {
         let _entered = span.enter();
         let mut record = std::mem::take(&mut self.record);
         record.latency_ms = millis(self.started);
+        if let (Some((kept, truncated)), Some(bodies)) =
+            (self.captured.take(), record.bodies.as_mut())
+        {
+            bodies.response = Some(Bytes::from(kept));
+            bodies.response_truncated = truncated;
+        }
         let completed = self.tap.done && self.upstream_failed.is_none() && !self.tap.error;
         // A client that leaves early is not the endpoint's failure.
         let failure = self
@@ -114,6 +137,7 @@ impl RecordedStream {
         encoder: Option<Box<dyn StreamTranslator>>,
         api: ClientApi,
     ) -> Self {
+        let record_keeps_bodies = record.bodies.is_some();
         Self {
             inner: Some(inner),
             encoder,
@@ -128,6 +152,7 @@ impl RecordedStream {
                 price: None,
                 settlement: None,
                 span: tracing::Span::current(),
+                captured: record_keeps_bodies.then(|| (Vec::new(), false)),
             },
         }
     }
@@ -169,11 +194,11 @@ impl Stream for RecordedStream {
                     }
                     this.state.tap.observe(&chunk);
                     let Some(encoder) = this.encoder.as_mut() else {
-                        return Poll::Ready(Some(Ok(chunk)));
+                        return forward(&mut this.state.captured, chunk);
                     };
                     match encoder.feed(&chunk) {
                         Ok(frames) if frames.is_empty() => continue,
-                        Ok(frames) => return Poll::Ready(Some(Ok(join(frames)))),
+                        Ok(frames) => return forward(&mut this.state.captured, join(frames)),
                         Err(error) => error,
                     }
                 }
@@ -184,7 +209,7 @@ impl Stream for RecordedStream {
                     };
                     match encoder.finish() {
                         Ok(frames) if frames.is_empty() => return Poll::Ready(None),
-                        Ok(frames) => return Poll::Ready(Some(Ok(join(frames)))),
+                        Ok(frames) => return forward(&mut this.state.captured, join(frames)),
                         Err(error) => error,
                     }
                 }
@@ -204,7 +229,7 @@ impl Stream for RecordedStream {
                 ),
             };
             this.state.upstream_failed = Some(failure.to_string());
-            return Poll::Ready(Some(Ok(frame)));
+            return forward(&mut this.state.captured, frame);
         }
     }
 }

@@ -41,6 +41,23 @@ pub enum Command {
         env: String,
         id: String,
     },
+    /// Rotate a key: a new key for the same application is shown once, and
+    /// the old key stays valid for the overlap, then expires.
+    Rotate {
+        #[arg(long)]
+        env: String,
+        id: String,
+        /// How long the old key stays valid: e.g. 90s, 30m, 1h, 7d.
+        #[arg(long, value_parser = overlap_arg)]
+        overlap: i64,
+    },
+}
+
+/// `--overlap` in seconds.
+fn overlap_arg(text: &str) -> Result<i64, String> {
+    super::duration_s(text)
+        .filter(|s| *s >= 0)
+        .ok_or_else(|| format!("{text:?}: write a duration such as 90s, 30m, 1h or 7d"))
 }
 
 pub(super) async fn run(client: &Client, command: Command, json: bool) -> anyhow::Result<String> {
@@ -84,6 +101,19 @@ pub(super) async fn run(client: &Client, command: Command, json: bool) -> anyhow
                 pretty(&value)
             } else {
                 render_one(&value)
+            })
+        }
+        Command::Rotate { env, id, overlap } => {
+            let value = client
+                .post(
+                    &["environments", &env, "keys", &id, "rotate"],
+                    &json!({ "overlap_s": overlap }),
+                )
+                .await?;
+            Ok(if json {
+                pretty(&value)
+            } else {
+                render_rotated(&value)
             })
         }
         Command::Revoke { env, id } => {
@@ -152,6 +182,17 @@ pub(crate) fn render_created(key: &Value) -> String {
     out
 }
 
+pub(crate) fn render_rotated(value: &Value) -> String {
+    let mut out = render_created(value);
+    let old = &value["replaces"];
+    out.push_str(&format!(
+        "\nThe old key {} stays valid until {}.\n",
+        text(old, "id"),
+        time(old, "expires_at")
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +229,20 @@ mod tests {
         assert_eq!((name.as_deref(), expires_in_days), (Some("ci"), Some(30)));
         assert!(parse(&["keys", "create", "--env", "dev"]).is_err());
         assert!(parse(&["keys", "revoke", "--env", "dev"]).is_err());
+    }
+
+    #[test]
+    fn rotate_takes_an_overlap_duration() {
+        let Top::Keys {
+            command: Command::Rotate { env, id, overlap },
+            ..
+        } = parse(&["keys", "rotate", "--env", "dev", "k1", "--overlap", "1h"]).unwrap()
+        else {
+            panic!("expected keys rotate");
+        };
+        assert_eq!((env.as_str(), id.as_str(), overlap), ("dev", "k1", 3600));
+        assert!(parse(&["keys", "rotate", "--env", "dev", "k1", "--overlap", "soon"]).is_err());
+        assert!(parse(&["keys", "rotate", "--env", "dev", "k1"]).is_err());
     }
 
     #[test]

@@ -246,21 +246,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 /// `24h`, `30m`, `7d`, `90s` before now, or a time as the server reads it.
 pub(crate) fn since_ms(text: &str) -> anyhow::Result<i64> {
     let text = text.trim();
-    let unit = text.chars().last().unwrap_or(' ');
-    let seconds_per = match unit {
-        's' => Some(1),
-        'm' => Some(60),
-        'h' => Some(3600),
-        'd' => Some(86_400),
-        _ => None,
-    };
-    if let Some(per) = seconds_per
-        && let Ok(n) = text[..text.len() - 1].parse::<i64>()
-    {
+    if let Some(seconds) = duration_s(text) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        return Ok(now.saturating_sub(n.saturating_mul(per).saturating_mul(1000)));
+        return Ok(now.saturating_sub(seconds.saturating_mul(1000)));
     }
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
@@ -272,6 +262,20 @@ pub(crate) fn since_ms(text: &str) -> anyhow::Result<i64> {
             )
         })?;
     Ok(i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+}
+
+/// A duration written `90s`, `30m`, `1h` or `7d`, in seconds.
+pub(crate) fn duration_s(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let per = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n = text[..text.len() - 1].parse::<i64>().ok()?;
+    Some(n.saturating_mul(per))
 }
 
 /// The server's JSON, indented, with a final newline.
