@@ -43,4 +43,4 @@ pub use env::{
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};
-pub use server::{ENV_VARS, LogFormat, ServerConfig, redact_url};
+pub use server::{DEFAULT_DOCS_BASE_URL, ENV_VARS, LogFormat, ServerConfig, redact_url};

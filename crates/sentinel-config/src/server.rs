@@ -84,6 +84,10 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// How often alert rules are evaluated, in milliseconds.
     pub alert_interval_ms: u64,
+    /// Where error codes link to (`{docs_base_url}/errors#{code}`): the
+    /// console's own served docs by default, or a deployment's stable docs
+    /// site (`https://…`, no trailing slash needed).
+    pub docs_base_url: String,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +109,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             log_format: LogFormat::Auto,
             alert_interval_ms: 10_000,
+            docs_base_url: DEFAULT_DOCS_BASE_URL.to_owned(),
         }
     }
 }
@@ -128,7 +133,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_MAX_CONNECTIONS", "max_connections"),
     ("SENTINEL_LOG_FORMAT", "log_format"),
     ("SENTINEL_ALERT_INTERVAL_MS", "alert_interval_ms"),
+    ("SENTINEL_DOCS_BASE_URL", "docs_base_url"),
 ];
+
+/// The default `docs_base_url`: the docs the console serves itself.
+pub const DEFAULT_DOCS_BASE_URL: &str = "/console/docs";
 
 impl ServerConfig {
     /// Defaults, then the TOML `file` if given, then the `SENTINEL_*`
@@ -243,6 +252,9 @@ impl ServerConfig {
                     .map_err(|_| format!("{value} is too large"))?;
             }
             "SENTINEL_ALERT_INTERVAL_MS" => self.alert_interval_ms = number("milliseconds")?,
+            "SENTINEL_DOCS_BASE_URL" => {
+                self.docs_base_url = value.trim_end_matches('/').to_owned();
+            }
             "SENTINEL_LOG_FORMAT" => {
                 self.log_format = LogFormat::parse(value)
                     .ok_or_else(|| format!("expected auto, json or text, got {value:?}"))?;
@@ -322,6 +334,19 @@ impl ServerConfig {
         if self.max_connections == 0 {
             errors.push(ConfigError::new("max_connections", "must be at least 1"));
         }
+        let docs_ok = self.docs_base_url.starts_with('/') && !self.docs_base_url.starts_with("//")
+            || url_has_scheme(&self.docs_base_url, &["http", "https"]);
+        if !docs_ok
+            || self
+                .docs_base_url
+                .chars()
+                .any(|c| c.is_whitespace() || c == '"')
+        {
+            errors.push(ConfigError::new(
+                "docs_base_url",
+                "expected a path on the console such as /console/docs, or an http(s):// URL",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             errors.push(ConfigError::new("data_dir", "must not be empty"));
         }
@@ -367,6 +392,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("log_format", &self.log_format)
             .field("alert_interval_ms", &self.alert_interval_ms)
+            .field("docs_base_url", &self.docs_base_url)
             .finish()
     }
 }
@@ -583,5 +609,24 @@ mod tests {
             "postgres://u:***@db/x"
         );
         assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+    }
+
+    #[test]
+    fn docs_base_url_is_a_console_path_or_a_web_url() {
+        assert_eq!(ServerConfig::default().docs_base_url, "/console/docs");
+        let config = ServerConfig::load(
+            None,
+            &env_of(&[(
+                "SENTINEL_DOCS_BASE_URL",
+                "https://docs.example.com/sentinel/",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(config.docs_base_url, "https://docs.example.com/sentinel");
+        for bad in ["ftp://x", "docs", "//evil.example", "/a b"] {
+            let errors =
+                ServerConfig::from_toml_str(&format!("docs_base_url = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(errors.errors[0].path, "docs_base_url", "{bad}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Sentinel's operator surface, served on the console listener: the admin
-//! API under `/api/v1`, its OpenAPI document, a landing page, and the
-//! console's own health probes.
+//! API under `/api/v1`, its OpenAPI document, a landing page, the web
+//! console under `/console/` (embedded assets and docs, see [`ui`]), and
+//! the console's own health probes.
 //!
 //! The console changes the control plane only through the store, which
 //! writes every change and its audit event in one transaction; the gateway
@@ -32,7 +33,11 @@ mod operators;
 mod policy;
 mod providers;
 mod requests;
+mod retention;
 mod secrets;
+mod session;
+mod stats;
+mod ui;
 
 use std::sync::Arc;
 
@@ -77,7 +82,14 @@ pub struct ConsoleDeps {
     pub explain: Explainer,
     /// The gateway's metrics in the Prometheus text format, for `/metrics`.
     pub metrics: MetricsText,
+    /// Where error codes shown by the console link to: `{docs_base_url}/errors#{code}`.
+    /// The console's own docs (`/console/docs`) unless the deployment
+    /// publishes them elsewhere (server config `docs_base_url`).
+    pub docs_base_url: String,
 }
+
+/// The default of [`ConsoleDeps::docs_base_url`]: the docs this console serves.
+pub use sentinel_config::DEFAULT_DOCS_BASE_URL;
 
 /// Renders the metrics served on `/metrics`.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
@@ -123,6 +135,9 @@ routes! {
     get "/metrics" => home::metrics;
     get "/api/openapi.json" => openapi::document;
     get "/api/v1/whoami" => operators::whoami;
+    get "/api/v1/session" => session::show;
+    post "/api/v1/session" => session::create;
+    delete "/api/v1/session" => session::delete;
     get "/api/v1/operators" => operators::list;
     post "/api/v1/operators" => operators::create;
     get "/api/v1/environments" => environments::list;
@@ -147,6 +162,8 @@ routes! {
     post "/api/v1/environments/{env}/policy/explain" => policy::explain;
     get "/api/v1/environments/{env}/alerts" => alerts::list;
     get "/api/v1/environments/{env}/alerts/history" => alerts::history;
+    get "/api/v1/environments/{env}/stats" => stats::show;
+    get "/api/v1/environments/{env}/retention" => retention::show;
     get "/api/v1/requests" => requests::search;
     get "/api/v1/requests/{id}" => requests::show;
     get "/api/v1/export/requests" => export::requests;
@@ -160,6 +177,7 @@ routes! {
 /// `ConnectInfo<SocketAddr>` so audit events carry the source address.
 pub fn router(deps: ConsoleDeps) -> Router {
     routes()
+        .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))
         .with_state(deps)

@@ -12,7 +12,8 @@
 //!   transaction, and audit events form a hash chain per organization;
 //! - secret values are stored only sealed under the master key (which is
 //!   never stored here) and leave only through [`Store::reveal_secrets`];
-//! - client keys and operator tokens are stored as digests only.
+//! - client keys, operator tokens and console session cookies are stored as
+//!   digests only.
 
 mod alert;
 mod audit;
@@ -25,6 +26,7 @@ mod key;
 mod org;
 mod record;
 mod secret;
+mod session;
 
 pub use alert::{
     AlertEventFilter, AlertEventPage, MAX_WINDOW_RECORDS, Transition, TransitionOutcome,
@@ -34,5 +36,6 @@ pub use backend::Store;
 pub use crypto::{MasterKey, SecretValue};
 pub use error::StoreError;
 pub use key::NewKey;
-pub use record::{RecordFilter, RecordPage};
+pub use record::{RecordFilter, RecordPage, RecordPoint};
 pub use secret::{MasterKeyRotation, SecretVersion, SecretWrite, SecretWriteMode};
+pub use session::Session;

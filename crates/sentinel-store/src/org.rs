@@ -28,7 +28,7 @@ impl From<OrgRow> for Organization {
 }
 
 #[derive(sqlx::FromRow)]
-struct OperatorRow {
+pub(crate) struct OperatorRow {
     id: String,
     org_id: String,
     name: String,
@@ -52,7 +52,7 @@ impl TryFrom<OperatorRow> for Operator {
     }
 }
 
-const OPERATOR_COLUMNS: &str = "id, org_id, name, role, created_at, revoked_at";
+pub(crate) const OPERATOR_COLUMNS: &str = "id, org_id, name, role, created_at, revoked_at";
 
 impl Store {
     /// The organization named `name`, created (and audited) if missing.

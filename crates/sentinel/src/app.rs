@@ -226,6 +226,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             })
         }),
         metrics: Arc::new(move || metrics_gateway.render_metrics()),
+        docs_base_url: server.docs_base_url.clone(),
     });
 
     let limits = ListenerLimits {

@@ -15,3 +15,6 @@ mod config;
 mod isolation;
 mod requests;
 mod resources;
+mod session;
+mod stats;
+mod ui;
