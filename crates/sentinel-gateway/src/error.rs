@@ -32,6 +32,8 @@ pub struct GatewayError {
     pub rule: Option<String>,
     /// Extra response headers (e.g. `x-ratelimit-*`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The code's docs entry, sent as `error.doc_url` when set.
+    pub doc_url: Option<String>,
 }
 
 impl GatewayError {
@@ -43,7 +45,13 @@ impl GatewayError {
             retry_after: None,
             rule: None,
             headers: Vec::new(),
+            doc_url: None,
         }
+    }
+
+    pub fn with_doc_url(mut self, url: impl Into<String>) -> Self {
+        self.doc_url = Some(url.into());
+        self
     }
 
     pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
@@ -95,6 +103,9 @@ impl GatewayError {
                 if let Some(rule) = &self.rule {
                     body["error"]["rule"] = json!(rule);
                 }
+                if let Some(url) = &self.doc_url {
+                    body["error"]["doc_url"] = json!(url);
+                }
                 self.finish((status, axum::Json(body)).into_response())
             }
         }
@@ -115,6 +126,9 @@ impl GatewayError {
         });
         if let Some(rule) = &self.rule {
             body["error"]["rule"] = json!(rule);
+        }
+        if let Some(url) = &self.doc_url {
+            body["error"]["doc_url"] = json!(url);
         }
         self.finish((status, axum::Json(body)).into_response())
     }
@@ -139,6 +153,23 @@ mod tests {
             json!({"error": {"message": "the key is not valid", "type": "authentication_error",
                 "param": null, "code": "invalid_api_key", "request_id": "req-1"}})
         );
+    }
+
+    #[tokio::test]
+    async fn the_docs_entry_is_linked_when_set() {
+        let error = GatewayError::new(ErrorCode::UpstreamTimeout, "too slow")
+            .with_doc_url("https://docs.example.com/errors#upstream_timeout");
+        for api in [ClientApi::OpenAi, ClientApi::Anthropic] {
+            let response = error.to_response_as(api, "r");
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                body["error"]["doc_url"], "https://docs.example.com/errors#upstream_timeout",
+                "{api:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -186,7 +186,11 @@ fn refuse_as(
     record.ttfb_ms = Some(record.latency_ms);
     let id = record.id.clone();
     gw.records().submit(record);
-    stamp(error.to_response_as(api, &id), &id)
+    let response = match gw.doc_url(error.code) {
+        Some(url) => error.clone().with_doc_url(url).to_response_as(api, &id),
+        None => error.to_response_as(api, &id),
+    };
+    stamp(response, &id)
 }
 
 /// Handles one model-API request.
