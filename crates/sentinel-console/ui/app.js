@@ -157,7 +157,8 @@ function chart({ title, times, series, format, bars }) {
   const n = Math.max(1, times.length);
   const x = (i) => L + ((W - L - R) * (bars ? i + 0.5 : i)) / (bars ? n : Math.max(1, n - 1));
   const y = (v) => T + (H - T - B) * (1 - v / max);
-  const grid = [0, 0.5, 1].map((f) => s("g", {},
+  const steps = all.some((v) => v > 0) ? [0, 0.5, 1] : [0];
+  const grid = steps.map((f) => s("g", {},
     s("line", { x1: L, x2: W - R, y1: y(max * f / 1.1), y2: y(max * f / 1.1), class: "grid" }),
     s("text", { x: L - 6, y: y(max * f / 1.1) + 4, class: "axis", "text-anchor": "end" }, format(max * f / 1.1))));
   const labels = [0, Math.floor((n - 1) / 2), n - 1].filter((i, k, a) => times[i] && a.indexOf(i) === k)
@@ -174,7 +175,11 @@ function chart({ title, times, series, format, bars }) {
       if (v === null || v === undefined) return;
       d += `${d ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
     });
-    return s("path", { d: d || "M0,0", class: `line ${ser.cls}` });
+    // A dot per value, so a lone point (one busy bucket) still shows.
+    const dots = ser.values.map((v, i) => (v === null || v === undefined ? null
+      : s("circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.5, class: `dot ${ser.cls}` },
+        s("title", {}, `${ser.name} ${format(v)} at ${new Date(times[i]).toISOString().slice(11, 16)}`))));
+    return s("g", {}, s("path", { d: d || "M0,0", class: `line ${ser.cls}` }), dots);
   });
   const summary = series.map((ser) => {
     const vals = ser.values.filter((v) => v !== null && v !== undefined);

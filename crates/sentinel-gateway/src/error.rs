@@ -32,8 +32,6 @@ pub struct GatewayError {
     pub rule: Option<String>,
     /// Extra response headers (e.g. `x-ratelimit-*`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// The code's docs entry, sent as `error.doc_url` when set.
-    pub doc_url: Option<String>,
 }
 
 impl GatewayError {
@@ -45,13 +43,7 @@ impl GatewayError {
             retry_after: None,
             rule: None,
             headers: Vec::new(),
-            doc_url: None,
         }
-    }
-
-    pub fn with_doc_url(mut self, url: impl Into<String>) -> Self {
-        self.doc_url = Some(url.into());
-        self
     }
 
     pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
@@ -88,8 +80,19 @@ impl GatewayError {
 
     /// The error in the shape of the client's API.
     pub fn to_response_as(&self, api: ClientApi, request_id: &str) -> Response {
+        self.to_response_linked(api, request_id, None)
+    }
+
+    /// [`Self::to_response_as`], with the code's docs entry as
+    /// `error.doc_url` when there is one.
+    pub fn to_response_linked(
+        &self,
+        api: ClientApi,
+        request_id: &str,
+        doc_url: Option<&str>,
+    ) -> Response {
         match api {
-            ClientApi::OpenAi => self.to_response(request_id),
+            ClientApi::OpenAi => self.openai_response(request_id, doc_url),
             ClientApi::Anthropic => {
                 let status = StatusCode::from_u16(self.code.status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -103,7 +106,7 @@ impl GatewayError {
                 if let Some(rule) = &self.rule {
                     body["error"]["rule"] = json!(rule);
                 }
-                if let Some(url) = &self.doc_url {
+                if let Some(url) = doc_url {
                     body["error"]["doc_url"] = json!(url);
                 }
                 self.finish((status, axum::Json(body)).into_response())
@@ -113,6 +116,10 @@ impl GatewayError {
 
     /// The OpenAI-shaped error response, stamped with the request id.
     pub fn to_response(&self, request_id: &str) -> Response {
+        self.openai_response(request_id, None)
+    }
+
+    fn openai_response(&self, request_id: &str, doc_url: Option<&str>) -> Response {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = json!({
@@ -127,7 +134,7 @@ impl GatewayError {
         if let Some(rule) = &self.rule {
             body["error"]["rule"] = json!(rule);
         }
-        if let Some(url) = &self.doc_url {
+        if let Some(url) = doc_url {
             body["error"]["doc_url"] = json!(url);
         }
         self.finish((status, axum::Json(body)).into_response())
@@ -157,10 +164,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_docs_entry_is_linked_when_set() {
-        let error = GatewayError::new(ErrorCode::UpstreamTimeout, "too slow")
-            .with_doc_url("https://docs.example.com/errors#upstream_timeout");
+        let error = GatewayError::new(ErrorCode::UpstreamTimeout, "too slow");
+        let url = "https://docs.example.com/errors#upstream_timeout";
         for api in [ClientApi::OpenAi, ClientApi::Anthropic] {
-            let response = error.to_response_as(api, "r");
+            let response = error.to_response_linked(api, "r", Some(url));
             let body = axum::body::to_bytes(response.into_body(), 1 << 16)
                 .await
                 .unwrap();

@@ -186,11 +186,8 @@ fn refuse_as(
     record.ttfb_ms = Some(record.latency_ms);
     let id = record.id.clone();
     gw.records().submit(record);
-    let response = match gw.doc_url(error.code) {
-        Some(url) => error.clone().with_doc_url(url).to_response_as(api, &id),
-        None => error.to_response_as(api, &id),
-    };
-    stamp(response, &id)
+    let doc_url = gw.doc_url(error.code);
+    stamp(error.to_response_linked(api, &id, doc_url.as_deref()), &id)
 }
 
 /// Handles one model-API request.
