@@ -682,8 +682,9 @@ fn schemas() -> Value {
 fn console_schemas(schemas: &mut Value) {
     let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
     schemas["Session"] = json!({ "type": "object", "required": ["csrf_token", "expires_at", "operator"], "properties": {
-        "csrf_token": { "type": "string", "description": "Send as x-csrf-token on every state-changing request made with the session cookie" },
-        "expires_at": ts, "operator": r("Operator") } });
+        "csrf_token": { "type": ["string", "null"], "description": "Send as x-csrf-token on every state-changing request made with the session cookie; null for a Bearer caller, which needs none" },
+        "expires_at": { "type": ["integer", "null"], "description": "Unix milliseconds; null for a Bearer caller" },
+        "operator": r("Operator") } });
     schemas["EnvironmentStats"] = json!({ "type": "object", "properties": {
         "environment": { "type": "string" }, "window": { "type": "string" }, "since": ts, "until": ts,
         "bucket_ms": { "type": "integer" }, "truncated": { "type": "boolean" },

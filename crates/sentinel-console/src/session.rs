@@ -179,8 +179,9 @@ pub(crate) struct SignIn {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct SessionView {
-    csrf_token: String,
-    expires_at: i64,
+    /// `None` for a Bearer caller: it has no session and needs no CSRF token.
+    csrf_token: Option<String>,
+    expires_at: Option<i64>,
     operator: OperatorView,
 }
 
@@ -245,8 +246,8 @@ pub(crate) async fn create(
         .await?;
     let secure = over_https(&parts.headers, parts.uri.scheme_str());
     let view = SessionView {
-        csrf_token: csrf_token(&session),
-        expires_at,
+        csrf_token: Some(csrf_token(&session)),
+        expires_at: Some(expires_at),
         operator: caller.operator.into(),
     };
     let mut response = (StatusCode::CREATED, JsonOut(view)).into_response();
@@ -258,18 +259,15 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/v1/session`: the current session and its CSRF token, for a
-/// page that was reloaded.
-pub(crate) async fn show(caller: Caller) -> Result<JsonOut<SessionView>, ApiError> {
-    let session = caller.session.clone().ok_or_else(|| {
-        ApiError::InvalidRequest(
-            "no console session: this route answers requests made with the session cookie".into(),
-        )
-    })?;
-    Ok(JsonOut(SessionView {
-        csrf_token: session.csrf_token,
-        expires_at: session.expires_at,
+/// page that was reloaded. A Bearer caller gets its operator and no
+/// session.
+pub(crate) async fn show(caller: Caller) -> JsonOut<SessionView> {
+    let session = caller.session.clone();
+    JsonOut(SessionView {
+        csrf_token: session.as_ref().map(|s| s.csrf_token.clone()),
+        expires_at: session.map(|s| s.expires_at),
         operator: caller.operator.into(),
-    }))
+    })
 }
 
 /// `DELETE /api/v1/session`: signs out (with the CSRF token, like every

@@ -230,6 +230,14 @@ async fn the_cookie_authenticates_and_csrf_guards_every_change(h: &Harness) {
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     // A Bearer caller has no session to show or end.
     let a = h.get("/api/v1/session", &h.admin).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        (&a.json["csrf_token"], &a.json["operator"]["name"]),
+        (&Value::Null, &json!("alice"))
+    );
+    let a = h
+        .call("DELETE", "/api/v1/session", Some(&h.admin), None)
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
 }
 
