@@ -225,6 +225,12 @@ test("the main pages render, with screenshots", async () => {
       await page.getByRole("button", { name: "Verify the hash chain" }).click();
       await page.getByText("Chain intact").waitFor();
     }
+    if (hash === "#/policies") {
+      await page.getByLabel("Model").fill(MODEL);
+      await page.getByRole("button", { name: "Explain" }).click();
+      await page.getByText("Decision:").waitFor();
+      assert.match(await page.locator("main").textContent(), /Decision: allowed/);
+    }
     if (hash === "#/settings") {
       await page.getByText("kept 30 days").waitFor();
     }

@@ -346,7 +346,9 @@
         x.revision ? ` (revision ${x.revision})` : ""),
       x.counters_error ? h("div.warning", {}, `Counters unavailable: ${x.counters_error}`) : null,
       grid("Limits and budgets: usage against each", x.limits || []),
-      grid("Checks, rule by rule", x.checks || []));
+      grid("Checks, rule by rule", x.checks || []),
+      (x.limits || []).length + (x.checks || []).length === 0
+        ? h("p.muted", {}, "No policy applies to this key: no checks, limits or budgets.") : null);
   }
 
   // ---- Alerts ------------------------------------------------------------------
