@@ -3,7 +3,9 @@
 # the store and counter tests use for real (installing them from apt on a
 # machine that lacks them), runs every test of the workspace, then the
 # official OpenAI and Anthropic Python SDKs against a live Sentinel
-# (tests/sdk/run.sh; Python 3 with venv and pip comes from apt if missing).
+# (tests/sdk/run.sh; Python 3 with venv and pip comes from apt if missing),
+# then the web console in headless Chromium (tests/console/run.sh; Chromium,
+# Node.js and npm come from apt if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,14 +66,24 @@ ensure_python() {
   apt_install python3 python3-venv python3-pip
 }
 
+# The console's browser tests: Debian's Chromium (never a downloaded
+# browser build) and Node.js with npm for playwright-core.
+ensure_browser() {
+  [ -x /usr/bin/chromium ] || { echo "installing Chromium from apt..."; apt_install chromium; }
+  command -v node >/dev/null 2>&1 || { echo "installing Node.js from apt..."; apt_install nodejs; }
+  command -v npm >/dev/null 2>&1 || { echo "installing npm from apt..."; apt_install npm; }
+}
+
 command -v psql >/dev/null 2>&1 || apt_install postgresql-client
 ensure_postgres
 ensure_redis
 ensure_python
+ensure_browser
 
 # Every failure is reported: the SDK tests run even when a Rust test failed,
 # and the run fails if either did.
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" || status=$?
 tests/sdk/run.sh || status=$?
+tests/console/run.sh || status=$?
 exit "$status"

@@ -48,4 +48,6 @@ pub use promote::{
     promote,
 };
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};
-pub use server::{ENV_VARS, LogFormat, ServerConfig, TlsCertConfig, redact_url};
+pub use server::{
+    DEFAULT_DOCS_BASE_URL, ENV_VARS, LogFormat, ServerConfig, TlsCertConfig, redact_url,
+};

@@ -98,6 +98,10 @@ pub struct ServerConfig {
     /// change notification, in seconds: the safety net behind the change
     /// feed.
     pub reload_interval_s: u64,
+    /// Where error codes link to (`{docs_base_url}/errors#{code}`): the
+    /// console's own served docs by default, or a deployment's stable docs
+    /// site (`https://…`, no trailing slash needed).
+    pub docs_base_url: String,
 }
 
 /// One certificate a listener serves, and the domains it serves it for.
@@ -138,6 +142,7 @@ impl Default for ServerConfig {
             console_tls: Vec::new(),
             tls_reload_s: 10,
             reload_interval_s: 10,
+            docs_base_url: DEFAULT_DOCS_BASE_URL.to_owned(),
         }
     }
 }
@@ -164,7 +169,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_TRUSTED_PROXIES", "trusted_proxies"),
     ("SENTINEL_TLS_RELOAD_S", "tls_reload_s"),
     ("SENTINEL_RELOAD_INTERVAL_S", "reload_interval_s"),
+    ("SENTINEL_DOCS_BASE_URL", "docs_base_url"),
 ];
+
+/// The default `docs_base_url`: the docs the console serves itself.
+pub const DEFAULT_DOCS_BASE_URL: &str = "/console/docs";
 
 impl ServerConfig {
     /// Defaults, then the TOML `file` if given, then the `SENTINEL_*`
@@ -301,6 +310,9 @@ impl ServerConfig {
             }
             "SENTINEL_TLS_RELOAD_S" => self.tls_reload_s = number("seconds")?,
             "SENTINEL_RELOAD_INTERVAL_S" => self.reload_interval_s = number("seconds")?,
+            "SENTINEL_DOCS_BASE_URL" => {
+                self.docs_base_url = value.trim_end_matches('/').to_owned();
+            }
             "SENTINEL_LOG_FORMAT" => {
                 self.log_format = LogFormat::parse(value)
                     .ok_or_else(|| format!("expected auto, json or text, got {value:?}"))?;
@@ -412,6 +424,19 @@ impl ServerConfig {
                 "must be from 1 to 86400 seconds",
             ));
         }
+        let docs_ok = self.docs_base_url.starts_with('/') && !self.docs_base_url.starts_with("//")
+            || url_has_scheme(&self.docs_base_url, &["http", "https"]);
+        if !docs_ok
+            || self
+                .docs_base_url
+                .chars()
+                .any(|c| c.is_whitespace() || c == '"')
+        {
+            errors.push(ConfigError::new(
+                "docs_base_url",
+                "expected a path on the console such as /console/docs, or an http(s):// URL",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             errors.push(ConfigError::new("data_dir", "must not be empty"));
         }
@@ -462,6 +487,7 @@ impl fmt::Debug for ServerConfig {
             .field("console_tls", &self.console_tls)
             .field("tls_reload_s", &self.tls_reload_s)
             .field("reload_interval_s", &self.reload_interval_s)
+            .field("docs_base_url", &self.docs_base_url)
             .finish()
     }
 }
@@ -740,5 +766,24 @@ domains = ["api.example.com", "*.example.com", "bad domain"]
             error.to_string().contains("SENTINEL_TRUSTED_PROXIES"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn docs_base_url_is_a_console_path_or_a_web_url() {
+        assert_eq!(ServerConfig::default().docs_base_url, "/console/docs");
+        let config = ServerConfig::load(
+            None,
+            &env_of(&[(
+                "SENTINEL_DOCS_BASE_URL",
+                "https://docs.example.com/sentinel/",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(config.docs_base_url, "https://docs.example.com/sentinel");
+        for bad in ["ftp://x", "docs", "//evil.example", "/a b"] {
+            let errors =
+                ServerConfig::from_toml_str(&format!("docs_base_url = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(errors.errors[0].path, "docs_base_url", "{bad}");
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! Operator authentication and authorization.
 //!
-//! Operators present `Authorization: Bearer sntop_<64 hex>`. Only the
-//! SHA-256 digest of a token is stored; like client keys, a token carries
-//! 256 random bits, so a fast digest is safe. Every admin handler takes a
-//! [`Caller`], which scopes it to the operator's organization.
+//! Operators present `Authorization: Bearer sntop_<64 hex>` (the CLI,
+//! scripts) or the web console's session cookie (see [`crate::session`];
+//! state changes then need the CSRF token too). The Bearer token wins when
+//! both are present. Only the SHA-256 digest of a token is stored; like
+//! client keys, a token carries 256 random bits, so a fast digest is safe.
+//! Every admin handler takes a [`Caller`], which scopes it to the
+//! operator's organization.
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
@@ -15,7 +18,7 @@ use axum::{
 use sentinel_core::{EnvScope, Environment, Operator, Permission};
 use sentinel_store::AuditContext;
 
-use crate::{ConsoleDeps, RequestId, error::ApiError, login::LoginThrottle};
+use crate::{ConsoleDeps, RequestId, error::ApiError, login::LoginThrottle, session};
 
 const TOKEN_PREFIX: &str = "sntop_";
 const TOKEN_HEX_LEN: usize = 64;
@@ -63,6 +66,29 @@ pub(crate) struct Caller {
     pub(crate) operator: Operator,
     pub(crate) request_id: String,
     pub(crate) source_addr: Option<String>,
+    /// Set when the request was authenticated by the console's session
+    /// cookie rather than a Bearer token.
+    pub(crate) session: Option<session::SessionAuth>,
+}
+
+/// The active operator holding `token`, or why not.
+pub(crate) async fn authenticate_token(
+    deps: &ConsoleDeps,
+    token: &str,
+) -> Result<Operator, ApiError> {
+    let unknown = || ApiError::Unauthorized("unknown or revoked operator token".into());
+    if !well_formed(token) {
+        return Err(unknown());
+    }
+    let operator = deps
+        .store
+        .find_operator_by_token_digest(&token_digest(token))
+        .await?
+        .ok_or_else(unknown)?;
+    if operator.revoked_at.is_some() {
+        return Err(unknown());
+    }
+    Ok(operator)
 }
 
 impl Caller {
@@ -209,11 +235,16 @@ impl FromRequestParts<ConsoleDeps> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string());
         let throttle = parts.extensions.get::<Arc<LoginThrottle>>().cloned();
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthorized(
-                "missing operator token: send Authorization: Bearer sntop_…".into(),
-            )
-        })?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            if let Some(value) = session::cookie_value(&parts.headers) {
+                return session::authenticate_cookie(parts, deps, value, request_id, source_addr)
+                    .await;
+            }
+            return Err(ApiError::Unauthorized(
+                "missing operator token: send Authorization: Bearer sntop_… (or sign in to the console)"
+                    .into(),
+            ));
+        };
         let addr = source_addr.clone().unwrap_or_else(|| "unknown".into());
         if let Some(throttle) = &throttle
             && let Err(retry_after) = throttle.check(&addr, Instant::now())
@@ -265,6 +296,7 @@ impl FromRequestParts<ConsoleDeps> for Caller {
             operator,
             request_id,
             source_addr,
+            session: None,
         })
     }
 }
@@ -306,6 +338,7 @@ mod tests {
             },
             request_id: "r".into(),
             source_addr: None,
+            session: None,
         }
     }
 

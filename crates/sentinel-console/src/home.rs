@@ -1,4 +1,5 @@
-//! The landing page and the console's own health probes.
+//! The landing page (static, no script: it points at the web console, the
+//! API and the docs) and the console's own health probes.
 
 use axum::{
     Json,
@@ -21,8 +22,9 @@ const INDEX: &str = r#"<!doctype html>
 </head>
 <body>
 <h1>Sentinel console</h1>
-<p>This listener serves Sentinel's operator surface. The web console arrives in a later release;
-today everything is done through the admin API or the <code>sentinel</code> command line.</p>
+<p>This listener serves Sentinel's operator surface: the <a href="/console/">web console</a>
+(sign in with an operator token), the admin API and the <code>sentinel</code> command line.
+Documentation: <a href="/console/docs/operator-guide">operator guide</a>, <a href="/console/docs/errors">error codes</a>.</p>
 <h2>Admin API</h2>
 <ul>
 <li><a href="/api/openapi.json">OpenAPI document</a> (<code>/api/openapi.json</code>): every admin route.</li>

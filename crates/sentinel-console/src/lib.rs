@@ -1,6 +1,7 @@
 //! Sentinel's operator surface, served on the console listener: the admin
-//! API under `/api/v1`, its OpenAPI document, a landing page, and the
-//! console's own health probes.
+//! API under `/api/v1`, its OpenAPI document, a landing page, the web
+//! console under `/console/` (embedded assets and docs, see [`ui`]), and
+//! the console's own health probes.
 //!
 //! The console changes the control plane only through the store, which
 //! writes every change and its audit event in one transaction; the gateway
@@ -36,7 +37,11 @@ mod orgs;
 mod policy;
 mod providers;
 mod requests;
+mod retention;
 mod secrets;
+mod session;
+mod stats;
+mod ui;
 
 use std::sync::Arc;
 
@@ -84,6 +89,10 @@ pub struct ConsoleDeps {
     pub metrics: MetricsText,
     /// The gateway's provider connectivity tests.
     pub provider_tests: ProviderTests,
+    /// Where error codes shown by the console link to: `{docs_base_url}/errors#{code}`.
+    /// The console's own docs (`/console/docs`) unless the deployment
+    /// publishes them elsewhere (server config `docs_base_url`).
+    pub docs_base_url: String,
 }
 
 /// What `providers test` needs from the gateway: the (provider, upstream
@@ -114,6 +123,9 @@ impl ProviderTests {
         }
     }
 }
+
+/// The default of [`ConsoleDeps::docs_base_url`]: the docs this console serves.
+pub use sentinel_config::DEFAULT_DOCS_BASE_URL;
 
 /// Renders the metrics served on `/metrics`.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
@@ -159,6 +171,9 @@ routes! {
     get "/metrics" => home::metrics;
     get "/api/openapi.json" => openapi::document;
     get "/api/v1/whoami" => operators::whoami;
+    get "/api/v1/session" => session::show;
+    post "/api/v1/session" => session::create;
+    delete "/api/v1/session" => session::delete;
     get "/api/v1/operators" => operators::list;
     post "/api/v1/operators" => operators::create;
     put "/api/v1/operators/{id}/grants" => operators::set_grants;
@@ -195,6 +210,8 @@ routes! {
     post "/api/v1/environments/{env}/policy/explain" => policy::explain;
     get "/api/v1/environments/{env}/alerts" => alerts::list;
     get "/api/v1/environments/{env}/alerts/history" => alerts::history;
+    get "/api/v1/environments/{env}/stats" => stats::show;
+    get "/api/v1/environments/{env}/retention" => retention::show;
     get "/api/v1/requests" => requests::search;
     get "/api/v1/requests/{id}" => requests::show;
     get "/api/v1/requests/{id}/body" => requests::body;
@@ -212,6 +229,7 @@ routes! {
 pub fn router(deps: ConsoleDeps) -> Router {
     routes()
         .layer(axum::Extension(Arc::new(login::LoginThrottle::default())))
+        .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))
         .with_state(deps)

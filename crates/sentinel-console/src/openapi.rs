@@ -106,6 +106,29 @@ fn operations() -> Vec<Op> {
         .public(),
         op(
             "get",
+            "/api/v1/session",
+            "The web console's current session (cookie) and its CSRF token",
+            "200",
+            r("Session"),
+        ),
+        op(
+            "post",
+            "/api/v1/session",
+            "Sign in to the web console: exchanges an operator token for an HttpOnly, SameSite=Strict session cookie (Secure over https); audited",
+            "201",
+            r("Session"),
+        )
+        .body(json!({ "type": "object", "required": ["token"], "additionalProperties": false, "properties": { "token": { "type": "string", "description": "An operator token, sntop_…" } } }))
+        .public(),
+        op(
+            "delete",
+            "/api/v1/session",
+            "Sign out: ends the session and clears its cookie (needs x-csrf-token); audited",
+            "204",
+            json!({}),
+        ),
+        op(
+            "get",
             "/api/v1/whoami",
             "The calling operator and organization",
             "200",
@@ -343,6 +366,20 @@ fn operations() -> Vec<Op> {
         ),
         op(
             "get",
+            "/api/v1/environments/{env}/stats",
+            "Traffic of a recent window, bucketed for charts: requests, client and server errors, timeouts, latency p50/p95, spend, per provider",
+            "200",
+            r("EnvironmentStats"),
+        ),
+        op(
+            "get",
+            "/api/v1/environments/{env}/retention",
+            "How long the environment keeps request records, per its current config revision",
+            "200",
+            json!({ "type": "object", "properties": { "environment": { "type": "string" }, "revision": { "type": "integer" }, "requests_days": { "type": ["integer", "null"] } } }),
+        ),
+        op(
+            "get",
             "/api/v1/requests",
             "Search request records, newest first",
             "200",
@@ -560,6 +597,9 @@ fn parameters(path: &str) -> Vec<Value> {
         "/api/v1/environments/{env}/changes" => {
             &[("status", "string", "pending, applied, rejected or stale")]
         }
+        "/api/v1/environments/{env}/stats" => {
+            &[("window", "string", "15m, 1h (default), 6h, 24h or 7d")]
+        }
         "/api/v1/export/requests" | "/api/v1/export/audit" => &[
             (
                 "env",
@@ -694,11 +734,12 @@ fn build() -> Value {
             "description": "The operator surface of Sentinel. Every answer carries x-sentinel-request-id; errors are {\"error\":{\"code\",\"message\",\"request_id\"}}. Keys and operator tokens are shown once, in the answer that creates them. Secret values and digests are never returned."
         },
         "servers": [{ "url": "/" }],
-        "security": [{ "operatorToken": [] }],
+        "security": [{ "operatorToken": [] }, { "consoleSession": [] }],
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "operatorToken": { "type": "http", "scheme": "bearer", "description": "An operator token, sntop_<64 hex>" }
+                "operatorToken": { "type": "http", "scheme": "bearer", "description": "An operator token, sntop_<64 hex>" },
+                "consoleSession": { "type": "apiKey", "in": "cookie", "name": "sentinel_session", "description": "The web console's session (POST /api/v1/session); state-changing requests also need the x-csrf-token header" }
             },
             "schemas": schemas(),
         }
@@ -821,6 +862,7 @@ fn schemas() -> Value {
     access_schemas(&mut schemas);
     change_schemas(&mut schemas);
     retention_schemas(&mut schemas);
+    console_schemas(&mut schemas);
     schemas
 }
 
@@ -864,6 +906,26 @@ fn retention_schemas(schemas: &mut Value) {
         "request_truncated": { "type": "boolean" },
         "response": { "type": ["string", "null"], "description": "The body the client received (a stream's events), cut at 256 KiB" },
         "response_truncated": { "type": "boolean" } } });
+}
+
+/// The console's session and overview schemas.
+fn console_schemas(schemas: &mut Value) {
+    let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
+    schemas["Session"] = json!({ "type": "object", "required": ["csrf_token", "expires_at", "operator"], "properties": {
+        "csrf_token": { "type": ["string", "null"], "description": "Send as x-csrf-token on every state-changing request made with the session cookie; null for a Bearer caller, which needs none" },
+        "expires_at": { "type": ["integer", "null"], "description": "Unix milliseconds; null for a Bearer caller" },
+        "operator": r("Operator") } });
+    schemas["EnvironmentStats"] = json!({ "type": "object", "properties": {
+        "environment": { "type": "string" }, "window": { "type": "string" }, "since": ts, "until": ts,
+        "bucket_ms": { "type": "integer" }, "truncated": { "type": "boolean" },
+        "totals": r("StatsCounts"),
+        "buckets": { "type": "array", "items": { "allOf": [r("StatsCounts"), { "type": "object", "properties": { "start": ts } }] } },
+        "providers": { "type": "array", "items": { "type": "object", "properties": {
+            "provider": { "type": "string" }, "requests": { "type": "integer" }, "server_errors": { "type": "integer" } } } } } });
+    schemas["StatsCounts"] = json!({ "type": "object", "properties": {
+        "requests": { "type": "integer" }, "client_errors": { "type": "integer" }, "server_errors": { "type": "integer" },
+        "timeouts": { "type": "integer" }, "p50_ms": { "type": ["integer", "null"] }, "p95_ms": { "type": ["integer", "null"] },
+        "cost_micros": { "type": "integer", "description": "micro-USD" } } });
 }
 
 fn alert_schemas(schemas: &mut Value) {

@@ -80,8 +80,19 @@ impl GatewayError {
 
     /// The error in the shape of the client's API.
     pub fn to_response_as(&self, api: ClientApi, request_id: &str) -> Response {
+        self.to_response_linked(api, request_id, None)
+    }
+
+    /// [`Self::to_response_as`], with the code's docs entry as
+    /// `error.doc_url` when there is one.
+    pub fn to_response_linked(
+        &self,
+        api: ClientApi,
+        request_id: &str,
+        doc_url: Option<&str>,
+    ) -> Response {
         match api {
-            ClientApi::OpenAi => self.to_response(request_id),
+            ClientApi::OpenAi => self.openai_response(request_id, doc_url),
             ClientApi::Anthropic => {
                 let status = StatusCode::from_u16(self.code.status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -95,6 +106,9 @@ impl GatewayError {
                 if let Some(rule) = &self.rule {
                     body["error"]["rule"] = json!(rule);
                 }
+                if let Some(url) = doc_url {
+                    body["error"]["doc_url"] = json!(url);
+                }
                 self.finish((status, axum::Json(body)).into_response())
             }
         }
@@ -102,6 +116,10 @@ impl GatewayError {
 
     /// The OpenAI-shaped error response, stamped with the request id.
     pub fn to_response(&self, request_id: &str) -> Response {
+        self.openai_response(request_id, None)
+    }
+
+    fn openai_response(&self, request_id: &str, doc_url: Option<&str>) -> Response {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = json!({
@@ -115,6 +133,9 @@ impl GatewayError {
         });
         if let Some(rule) = &self.rule {
             body["error"]["rule"] = json!(rule);
+        }
+        if let Some(url) = doc_url {
+            body["error"]["doc_url"] = json!(url);
         }
         self.finish((status, axum::Json(body)).into_response())
     }
@@ -139,6 +160,23 @@ mod tests {
             json!({"error": {"message": "the key is not valid", "type": "authentication_error",
                 "param": null, "code": "invalid_api_key", "request_id": "req-1"}})
         );
+    }
+
+    #[tokio::test]
+    async fn the_docs_entry_is_linked_when_set() {
+        let error = GatewayError::new(ErrorCode::UpstreamTimeout, "too slow");
+        let url = "https://docs.example.com/errors#upstream_timeout";
+        for api in [ClientApi::OpenAi, ClientApi::Anthropic] {
+            let response = error.to_response_linked(api, "r", Some(url));
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                body["error"]["doc_url"], "https://docs.example.com/errors#upstream_timeout",
+                "{api:?}"
+            );
+        }
     }
 
     #[tokio::test]

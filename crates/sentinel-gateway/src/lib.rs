@@ -57,12 +57,18 @@ pub use snapshot::{BuildDeps, Snapshot};
 pub struct GatewaySettings {
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// A public docs site (`https://…`): error bodies then carry
+    /// `error.doc_url` = `{docs_base_url}/errors#{code}`. `None` (the
+    /// default, when the docs are only served by the private console
+    /// listener) sends no link.
+    pub docs_base_url: Option<String>,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
+            docs_base_url: None,
         }
     }
 }
@@ -184,6 +190,15 @@ impl Gateway {
 
     fn max_body_bytes(&self) -> usize {
         self.inner.settings.max_body_bytes
+    }
+
+    /// The docs entry of an error code, when a public docs site is set.
+    pub(crate) fn doc_url(&self, code: sentinel_core::ErrorCode) -> Option<String> {
+        self.inner
+            .settings
+            .docs_base_url
+            .as_deref()
+            .map(|base| format!("{}/errors#{}", base.trim_end_matches('/'), code.as_str()))
     }
 
     /// The gateway listener's routes.

@@ -13,7 +13,8 @@
 //!   transaction, and audit events form a hash chain per organization;
 //! - secret values are stored only sealed under the master key (which is
 //!   never stored here) and leave only through [`Store::reveal_secrets`];
-//! - client keys and operator tokens are stored as digests only.
+//! - client keys, operator tokens and console session cookies are stored as
+//!   digests only.
 
 mod alert;
 mod audit;
@@ -32,6 +33,7 @@ mod org;
 mod probe;
 mod record;
 mod secret;
+mod session;
 
 pub use alert::{
     AlertEventFilter, AlertEventPage, MAX_WINDOW_RECORDS, Transition, TransitionOutcome,
@@ -46,5 +48,6 @@ pub use error::StoreError;
 pub use key::NewKey;
 pub use lease::Lease;
 pub use org::{NewOperator, PLATFORM_ACTOR};
-pub use record::{RecordFilter, RecordPage};
+pub use record::{RecordFilter, RecordPage, RecordPoint};
 pub use secret::{MasterKeyRotation, SecretVersion, SecretWrite, SecretWriteMode};
+pub use session::Session;

@@ -28,7 +28,7 @@ impl From<OrgRow> for Organization {
 }
 
 #[derive(sqlx::FromRow)]
-struct OperatorRow {
+pub(crate) struct OperatorRow {
     id: String,
     org_id: String,
     name: String,
@@ -84,7 +84,8 @@ pub struct NewOperator<'a> {
 /// organization's audit log.
 pub const PLATFORM_ACTOR: &str = "platform";
 
-const OPERATOR_COLUMNS: &str = "id, org_id, name, platform_admin, created_at, revoked_at";
+pub(crate) const OPERATOR_COLUMNS: &str =
+    "id, org_id, name, platform_admin, created_at, revoked_at";
 
 const GRANT_SELECT: &str = "SELECT g.operator_id, g.role, g.env_id, e.name AS env_name
      FROM operator_grants g LEFT JOIN environments e ON e.id = g.env_id";
@@ -429,14 +430,15 @@ impl Store {
                 .await?
         });
         match row {
-            Some(row) => {
-                let grants = self.grants_of(&row.org_id, Some(&row.id)).await?;
-                Ok(Some(row.into_operator(
-                    grants.into_iter().map(|(_, g)| g).collect(),
-                )))
-            }
+            Some(row) => Ok(Some(self.with_grants(row).await?)),
             None => Ok(None),
         }
+    }
+
+    /// The operator of `row`, with its grants.
+    pub(crate) async fn with_grants(&self, row: OperatorRow) -> Result<Operator, StoreError> {
+        let grants = self.grants_of(&row.org_id, Some(&row.id)).await?;
+        Ok(row.into_operator(grants.into_iter().map(|(_, g)| g).collect()))
     }
 
     /// The grants of one operator, or of every operator of the organization,
@@ -477,12 +479,7 @@ impl Store {
                 .await?
         });
         match row {
-            Some(row) => {
-                let grants = self.grants_of(&row.org_id, Some(&row.id)).await?;
-                Ok(Some(row.into_operator(
-                    grants.into_iter().map(|(_, g)| g).collect(),
-                )))
-            }
+            Some(row) => Ok(Some(self.with_grants(row).await?)),
             None => Ok(None),
         }
     }

@@ -312,3 +312,46 @@ mod tests {
         assert_eq!(used[&("p", "k")], 1);
     }
 }
+
+/// The few fields of one record that the console's overview charts need.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecordPoint {
+    /// Unix ms.
+    pub time: i64,
+    pub status: i64,
+    pub error_code: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub cost_micros: Option<i64>,
+    pub provider: Option<String>,
+}
+
+impl Store {
+    /// The chart fields of an environment's records in `[since, until)`,
+    /// the newest `limit` of them, oldest first.
+    pub async fn record_points(
+        &self,
+        org_id: &str,
+        env_id: &str,
+        since: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<RecordPoint>, StoreError> {
+        let mut points: Vec<RecordPoint> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT time, status, error_code, latency_ms, cost_micros, provider
+                   FROM request_records
+                  WHERE org_id = $1 AND env_id = $2 AND time >= $3 AND time < $4
+                  ORDER BY time DESC LIMIT $5",
+            )
+            .bind(org_id)
+            .bind(env_id)
+            .bind(since)
+            .bind(until)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        points.reverse();
+        Ok(points)
+    }
+}

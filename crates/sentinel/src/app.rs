@@ -155,6 +155,13 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
         },
         GatewaySettings {
             max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
+            // Only a public docs site is worth linking from data-plane
+            // errors: the default (the console's own copy) is on the
+            // private operator listener.
+            docs_base_url: server
+                .docs_base_url
+                .starts_with("http")
+                .then(|| server.docs_base_url.clone()),
         },
         counters,
     );
@@ -266,6 +273,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
                 Box::pin(async move { gateway.test_providers(&env_id, provider.as_deref()).await })
             }),
         },
+        docs_base_url: server.docs_base_url.clone(),
     });
 
     let limits = ListenerLimits {

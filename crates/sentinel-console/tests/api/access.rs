@@ -344,5 +344,9 @@ async fn probes_and_landing_page(h: &Harness) {
         "{csp}"
     );
     assert!(a.text.contains("/api/openapi.json") && a.text.contains("SENTINEL_TOKEN"));
+    assert!(
+        a.text.contains(r#"href="/console/""#),
+        "the landing page points at the console"
+    );
     assert!(!a.text.contains("<script"));
 }

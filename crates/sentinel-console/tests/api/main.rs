@@ -18,3 +18,6 @@ mod requests;
 mod resources;
 mod roles;
 mod routes;
+mod session;
+mod stats;
+mod ui;

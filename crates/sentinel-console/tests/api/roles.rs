@@ -384,6 +384,7 @@ async fn provider_health_shows_readable_environments_only(h: &Harness) {
         explain: std::sync::Arc::new(|_, _, _, _| Box::pin(async { Err("none".to_owned()) })),
         metrics: std::sync::Arc::new(String::new),
         provider_tests: sentinel_console::ProviderTests::unavailable("not in this test"),
+        docs_base_url: sentinel_console::DEFAULT_DOCS_BASE_URL.to_owned(),
     });
     let dev_auditor = operator_with(
         h,

@@ -9,7 +9,7 @@ use axum::{
     Router,
     body::Body,
     extract::ConnectInfo,
-    http::{Method, Request, StatusCode, header},
+    http::{Method, Request, StatusCode},
 };
 use http_body_util::BodyExt as _;
 use sentinel_console::{ConsoleDeps, REQUEST_ID_HEADER, new_operator_token, router};
@@ -24,6 +24,9 @@ pub const VALID_DOC: &str = "providers:\n  mock-a:\n    kind: mock\nroute_plans:
 
 /// A document with two problems: an unknown kind and a missing provider.
 pub const INVALID_DOC: &str = "providers:\n  bad:\n    kind: no-such-kind\nroute_plans:\n  chat:\n    models: [chat-default]\n    targets:\n      - provider: missing\n        model: echo\n";
+
+/// The source address requests come from unless a test says otherwise.
+const DEFAULT_ADDR: [u8; 4] = [192, 0, 2, 7];
 
 pub struct Harness {
     pub store: Store,
@@ -118,6 +121,7 @@ impl Harness {
             provider_tests: sentinel_console::ProviderTests::unavailable(
                 "no gateway in console tests",
             ),
+            docs_base_url: sentinel_console::DEFAULT_DOCS_BASE_URL.to_owned(),
         });
         Self {
             store,
@@ -152,8 +156,7 @@ impl Harness {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Answer {
-        self.raw_from([192, 0, 2, 7], method, path, token, body)
-            .await
+        self.raw_from(DEFAULT_ADDR, method, path, token, body).await
     }
 
     /// [`Harness::call`] from another source address.
@@ -177,14 +180,43 @@ impl Harness {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Answer {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = Vec::new();
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.send_from(addr, method, path, &headers, body).await
+    }
+
+    /// Sends one request with exactly these headers (cookies, CSRF token,
+    /// forwarded scheme…) and checks what every answer carries.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        self.send_from(DEFAULT_ADDR, method, path, headers, body)
+            .await
+    }
+
+    async fn send_from(
+        &self,
+        addr: [u8; 4],
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut request = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
             .uri(path);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let mut request = request.body(Body::from(body.unwrap_or_default())).unwrap();
         request
@@ -203,7 +235,7 @@ impl Harness {
             .unwrap();
         let id = uuid::Uuid::parse_str(request_id).unwrap();
         assert_eq!(id.get_version_num(), 7, "request ids are UUIDv7");
-        if !status.is_success() && path != "/readyz" {
+        if !status.is_success() && !status.is_redirection() && path != "/readyz" {
             assert_eq!(
                 json["error"]["request_id"], request_id,
                 "{method} {path}: {text}"

@@ -186,7 +186,8 @@ fn refuse_as(
     record.ttfb_ms = Some(record.latency_ms);
     let id = record.id.clone();
     gw.records().submit(record);
-    stamp(error.to_response_as(api, &id), &id)
+    let doc_url = gw.doc_url(error.code);
+    stamp(error.to_response_linked(api, &id, doc_url.as_deref()), &id)
 }
 
 /// Handles one model-API request.
