@@ -3,12 +3,8 @@
 // from the triage box and see its attempts, follow an error code to its
 // docs entry, a viewer (auditor) sees no action buttons, and a forged POST
 // without the CSRF token is refused. Screenshots of the main pages are
-// saved for review.
-//
-// TODO(lead): "propose a change in a protected environment, approve it as
-// a second operator, see it applied" needs the change-request API (issue 6,
-// another branch); add it here when the Configuration page's change-request
-// section is wired.
+// saved for review. A change proposed in a protected environment waits
+// for a second operator's approval, and is applied once approved.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -246,6 +242,75 @@ test("the main pages render, with screenshots", async () => {
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
   await context.close();
+});
+
+test("providers: test connectivity, and set and rotate a credential never shown back", async () => {
+  const { context, page } = await signIn(ADMIN_TOKEN);
+  await page.goto(`${CONSOLE}/console/#/providers`);
+  await page.getByRole("button", { name: "Test connectivity" }).click();
+  const tests = page.getByRole("table", { name: /Connectivity tests/ });
+  await tests.getByText("demo-echo").waitFor();
+  assert.match(await tests.textContent(), /ok/);
+  const value = "sk-browser-CANARY-5e1f";
+  await page.getByLabel("Secret name").fill("probe-key");
+  await page.getByLabel("Value").fill(value);
+  await page.getByRole("button", { name: "Set credential" }).click();
+  await page.getByRole("table", { name: "Secrets" }).getByText("probe-key").waitFor();
+  await page.getByLabel("Secret name").fill("probe-key");
+  await page.getByLabel("Value").fill(`${value}-2`);
+  await page.getByRole("button", { name: "Rotate credential" }).click();
+  await page.getByText("Secret probe-key is at version 2").waitFor();
+  await page.reload();
+  await page.getByRole("table", { name: "Secrets" }).getByText("probe-key").waitFor();
+  assert.ok(!(await page.content()).includes(value), "the value is never shown back");
+  await shot(page, "16-providers");
+  await context.close();
+});
+
+/// Selects environment `name` in the switcher.
+async function selectEnv(page, name) {
+  await page.locator("#env-select").selectOption(name);
+}
+
+test("a change in a protected environment is applied only after a second operator approves it", async () => {
+  await admin("POST", "/api/v1/environments", { name: "vault", protected: true });
+  const author = (await admin("POST", "/api/v1/operators", { name: "olga", role: "operator" })).token;
+  const reviewer = (await admin("POST", "/api/v1/operators", { name: "abe", role: "approver" })).token;
+
+  // The author proposes: it waits.
+  const first = await signIn(author);
+  await selectEnv(first.page, "vault");
+  await first.page.goto(`${CONSOLE}/console/#/config`);
+  await first.page.getByRole("heading", { level: 1, name: /Configuration · vault/ }).waitFor();
+  await first.page.getByLabel("Document (YAML)").fill(DOCUMENT);
+  await first.page.getByLabel("Message").fill("first routes for vault");
+  await first.page.getByRole("button", { name: "Apply", exact: true }).click();
+  await first.page.getByRole("article", { name: "Change request 1" }).waitFor();
+  assert.match(await first.page.getByRole("article", { name: "Change request 1" }).textContent(), /pending/);
+  // An operator does not review: no approve button for the author.
+  assert.equal(await first.page.getByRole("button", { name: "Approve" }).count(), 0);
+  let current = await admin("GET", "/api/v1/environments/vault/config");
+  assert.ok(!current.revision, "nothing applied before the approval");
+  await shot(first.page, "14-change-pending");
+  await first.context.close();
+
+  // A second operator reviews the diff and approves and applies it.
+  const second = await signIn(reviewer);
+  await selectEnv(second.page, "vault");
+  await second.page.goto(`${CONSOLE}/console/#/config/1`);
+  const change = second.page.getByRole("article", { name: "Change request 1" });
+  await change.waitFor();
+  assert.match(await change.locator("pre.diff").textContent(), /\+route_plans:/);
+  await second.page.getByRole("button", { name: "Approve and apply" }).click();
+  await second.page.getByText(/Applied as revision 1/).waitFor();
+  current = await admin("GET", "/api/v1/environments/vault/config");
+  assert.equal(current.revision, 1);
+  assert.equal(current.message, "first routes for vault");
+  await second.page.goto(`${CONSOLE}/console/#/config/1`);
+  await second.page.getByRole("article", { name: "Change request 1" }).waitFor();
+  assert.match(await second.page.getByRole("article", { name: "Change request 1" }).textContent(), /applied/);
+  await shot(second.page, "15-change-applied");
+  await second.context.close();
 });
 
 test("a viewer (auditor) sees no action buttons", async () => {

@@ -7,6 +7,7 @@ use axum::{
     extract::{Path, State},
 };
 use sentinel_config::CompileContext;
+use sentinel_core::Permission;
 use serde::Serialize;
 
 use crate::{ConsoleDeps, auth::Caller, environments, error::ApiError};
@@ -25,7 +26,7 @@ pub(crate) async fn show(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<JsonOut<RetentionView>, ApiError> {
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let latest = deps.store.latest_revision(caller.org_id(), &env.id).await?;
     let Some(rev) = latest else {
         return Ok(JsonOut(RetentionView {

@@ -13,6 +13,7 @@ use axum::{
     Json as JsonOut,
     extract::{Path, State},
 };
+use sentinel_core::Permission;
 use sentinel_store::RecordPoint;
 use serde::{Deserialize, Serialize};
 
@@ -205,7 +206,7 @@ pub(crate) async fn show(
     Query(q): Query<StatsQuery>,
 ) -> Result<JsonOut<Stats>, ApiError> {
     let (name, length, bucket_ms) = window(q.window.as_deref())?;
-    let env = environments::find(&deps, &caller, &env).await?;
+    let env = environments::find_for(&deps, &caller, &env, Permission::Read).await?;
     let until = now_ms().saturating_add(1);
     let since = until - length;
     let points = deps

@@ -16,7 +16,7 @@ const Sentinel = (window.Sentinel = {
 
 // The admin API's own error codes; anything else is a data-plane code.
 const CONSOLE_CODES = ["unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
-  "invalid_request", "invalid_config", "payload_too_large", "internal"];
+  "invalid_request", "invalid_config", "payload_too_large", "too_many_requests", "internal"];
 
 /// h("tag.class", {attr: value, onclick: fn}, child, "text", …)
 function h(spec, attrs, ...children) {
@@ -112,9 +112,32 @@ const fmt = {
   ms(n) { return n === null || n === undefined ? "—" : `${n} ms`; },
 };
 
-function canWrite() {
-  const role = Sentinel.state.me && Sentinel.state.me.role;
-  return role === "admin" || role === "operator";
+/// The roles the signed-in operator holds in environment `env` (the
+/// selected one by default): grants for every environment, and grants
+/// naming it.
+function rolesIn(env) {
+  const me = Sentinel.state.me;
+  if (!me) return [];
+  const name = env === undefined ? Sentinel.state.env : env;
+  return (me.grants || []).filter((g) => g.environment === null || g.environment === undefined || g.environment === name)
+    .map((g) => g.role);
+}
+
+/// Whether the operator may change things in the selected environment.
+function canWrite(env) {
+  return rolesIn(env).some((r) => r === "admin" || r === "operator");
+}
+
+/// Whether the operator may approve change requests there.
+function canApprove(env) {
+  return rolesIn(env).some((r) => r === "admin" || r === "approver");
+}
+
+/// "admin", or "operator@dev, auditor@prod": the grants, for the header.
+function grantsSummary(me) {
+  const grants = me.grants || [];
+  if (!grants.length) return "no grants";
+  return grants.map((g) => (g.environment ? `${g.role}@${g.environment}` : g.role)).join(", ");
 }
 
 /// Whether the admin API serves `method path` (from its OpenAPI document),
@@ -213,8 +236,7 @@ async function startSession(session) {
   const saved = sessionStorage.getItem("sentinel-env");
   Sentinel.state.env = (envs.data.find((e) => e.name === saved) || envs.data[0] || {}).name || null;
   document.getElementById("org-name").textContent = me.organization.name;
-  document.getElementById("who").textContent = `${me.name} · ${me.role}`;
-  document.body.dataset.role = me.role;
+  document.getElementById("who").textContent = `${me.name} · ${grantsSummary(me)}`;
   const select = document.getElementById("env-select");
   select.textContent = "";
   for (const e of envs.data) {
@@ -300,4 +322,4 @@ async function boot() {
 }
 
 // pages.js calls Sentinel.boot() once every page is registered.
-Object.assign(Sentinel, { h, s, api, chart, table, field, fmt, codeLink, errorBox, toast, canWrite, hasRoute, route, boot, ApiError });
+Object.assign(Sentinel, { h, s, api, chart, table, field, fmt, codeLink, errorBox, toast, canWrite, canApprove, hasRoute, route, boot, ApiError });

@@ -1,12 +1,13 @@
 // The console's pages, one render function each: render(target, arg, query)
 // fills `target` (a detached element) and may throw an ApiError, which the
 // router shows with its code linked to the docs. Action buttons appear only
-// for roles that may use them (admin, operator); approvers and auditors see
-// the same pages without them.
+// for the roles the operator holds in the selected environment (admin and
+// operator change things, admin and approver review change requests);
+// the others see the same pages without them.
 "use strict";
 
 (function () {
-  const { h, api, chart, table, field, fmt, codeLink, errorBox, toast, canWrite, hasRoute } = Sentinel;
+  const { h, api, chart, table, field, fmt, codeLink, errorBox, toast, canWrite, canApprove, hasRoute } = Sentinel;
   const P = Sentinel.pages;
   const env = () => Sentinel.state.env;
   const envPath = (rest) => `/api/v1/environments/${encodeURIComponent(env())}${rest}`;
@@ -22,12 +23,6 @@
   async function attempt(slot, fn) {
     slot.textContent = "";
     try { return await fn(); } catch (e) { slot.appendChild(errorBox(e)); return undefined; }
-  }
-
-  /// A placeholder for a feature whose API lands on another branch.
-  function pending(title, text) {
-    return h("section.pending", { "aria-label": title },
-      h("h2", {}, title), h("p.muted", {}, text));
   }
 
   // ---- Overview ------------------------------------------------------------
@@ -266,20 +261,66 @@
     target.append(h("h1", {}, `Providers · ${env()}`),
       h("p.muted", {}, "Breaker state and recent errors as this replica saw them; request counts from the last hour's records."),
       healthTable(health.data, stats.providers));
-    // TODO(lead): wire "Test connectivity" and credential rotation when the
-    // provider connectivity API lands (issue 6 work on another branch): show
-    // a button per provider calling it when hasRoute(...) says it exists.
-    await hasRoute("get", "/");
-    const testPath = Object.keys(Sentinel.state.routes || {})
-      .find((p) => p.includes("/providers/") && /test/.test(p));
-    target.append(testPath
-      ? pending("Providers: test connectivity", `The API offers ${testPath}; the console button is not wired yet.`)
-      : pending("Providers: test connectivity", "Arrives with the provider connectivity API. Until then: sentinel config plan checks a document, and the request page shows each attempt's outcome."));
+    const latest = await api("GET", envPath("/providers/tests"));
+    const results = h("div", {});
+    const showTests = (data) => {
+      results.textContent = "";
+      results.append(table("Connectivity tests, latest per provider and model", ["provider", "model", "outcome", "status", "latency", "error", "tested"],
+        data.map((t) => [t.provider, t.model, h(`span.badge.${t.ok ? "closed" : "open"}`, {}, t.ok ? "ok" : "failed"),
+          t.status === null || t.status === undefined ? "—" : String(t.status), fmt.ms(t.latency_ms), t.error || "—", fmt.time(t.time)]),
+        "No connectivity test has run in this environment yet."));
+    };
+    showTests(latest.data);
+    const section = h("section", { "aria-label": "Providers: test connectivity" },
+      h("h2", {}, "Test connectivity"),
+      h("p.muted", {}, "One minimal call (max_tokens 1) to each provider and model the route plans use, through the real provider clients; outcomes are kept for the readiness review."));
+    if (canWrite()) {
+      const slot = h("div", {});
+      section.append(slot, h("button", { type: "button", onclick: async (e) => {
+        e.target.disabled = true;
+        const tested = await attempt(slot, () => api("POST", envPath("/providers/test"), {}));
+        e.target.disabled = false;
+        if (tested) {
+          const failed = tested.data.filter((t) => !t.ok).length;
+          toast(failed ? `${failed} of ${tested.data.length} failed` : `All ${tested.data.length} answered`);
+          showTests((await api("GET", envPath("/providers/tests"))).data);
+        }
+      } }, "Test connectivity"));
+    }
+    section.append(results);
+    target.append(section, await credentials());
   };
+
+  /// Provider credentials (secrets): names, versions and fingerprints,
+  /// never values; set or rotate one with a value typed here, which is sent
+  /// once and never shown back.
+  async function credentials() {
+    const list = await api("GET", envPath("/secrets"));
+    const section = h("section", { "aria-label": "Provider credentials" },
+      h("h2", {}, "Credentials"),
+      h("p.muted", {}, "Secrets are encrypted at rest and never shown again; the fingerprint tells two values apart without revealing them. Rotating adds a version the gateways use from the next request."),
+      table("Secrets", ["name", "version", "fingerprint", "updated"],
+        list.data.map((x) => [x.name, String(x.version), h("code", {}, x.fingerprint), fmt.time(x.updated_at)]), "No secrets in this environment."));
+    if (!canWrite()) return section;
+    const name = h("input", { placeholder: "openai-prod", autocomplete: "off" });
+    const value = h("input", { type: "password", autocomplete: "off" });
+    const slot = h("div", {});
+    const send = async (rotate) => {
+      const path = envPath(`/secrets/${encodeURIComponent(name.value.trim())}${rotate ? "/rotate" : ""}`);
+      const done = await attempt(slot, () => api(rotate ? "POST" : "PUT", path, { value: value.value }));
+      value.value = "";
+      if (done) { toast(`Secret ${done.name || name.value} is at version ${done.version}`); Sentinel.route(); }
+    };
+    section.append(slot, h("form", { onsubmit: (e) => e.preventDefault() },
+      field("Secret name", name), field("Value", value, "sent once over this session, never displayed"),
+      h("button", { type: "button", onclick: () => send(false) }, "Set credential"),
+      h("button.secondary", { type: "button", onclick: () => send(true) }, "Rotate credential")));
+    return section;
+  }
 
   // ---- Configuration -----------------------------------------------------------
 
-  P.config = async function (target) {
+  P.config = async function (target, arg) {
     if (needEnv(target)) return;
     const [current, history] = await Promise.all([api("GET", envPath("/config")), api("GET", envPath("/config/revisions"))]);
     const slot = h("div", {});
@@ -288,10 +329,7 @@
       h("details", {}, h("summary", {}, "Current document"), h("pre.doc", {}, current.document || "(empty)")),
       table("History, newest first", ["revision", "author", "message", "applied"],
         history.data.map((r) => [String(r.revision), r.author, r.message, fmt.time(r.created_at)]), "No history."));
-    // TODO(lead): "Configuration: change requests" — list, readable diff,
-    // approve / reject / apply, promote between environments — goes here
-    // once the change-request API lands (issue 6, another branch).
-    target.append(pending("Configuration: change requests", "Change requests (propose, review a diff, approve, apply, promote) arrive with the change-request API. Protected environments then need a second operator's approval."));
+    target.append(await changeRequests(arg));
     if (!canWrite()) return;
     const doc = h("textarea", { rows: 14, spellcheck: "false" }, current.document || "");
     const message = h("input", { placeholder: "what and why" });
@@ -303,10 +341,91 @@
           if (plan) { planOut.textContent = ""; planOut.append(planView(plan)); }
         } }, "Plan (check, change nothing)"),
         h("button", { type: "button", onclick: async () => {
-          const applied = await attempt(slot, () => api("POST", envPath("/config"), { document: doc.value, message: message.value, base_revision: current.revision }));
-          if (applied) { toast(`Revision ${applied.revision} applied`); Sentinel.route(); }
+          const proposed = await attempt(slot, () => api("POST", envPath("/config"), { document: doc.value, message: message.value, base_revision: current.revision }));
+          if (proposed && proposed.status === "pending") {
+            toast(`Change request ${proposed.change_request.id} waits for an approver`);
+            location.hash = `#/config/${proposed.change_request.id}`;
+          } else if (proposed) {
+            toast(`Revision ${proposed.revision} applied`);
+            Sentinel.route();
+          }
         } }, "Apply")), planOut);
+    target.append(promoteForm());
   };
+
+  /// The environment's change requests; `open` (a number) is shown in full
+  /// with its diff and the review actions the operator may take.
+  async function changeRequests(open) {
+    const list = await api("GET", envPath("/changes"));
+    const section = h("section", { "aria-label": "Configuration: change requests" },
+      h("h2", {}, "Change requests"),
+      h("p.muted", {}, "Every change is a change request against a base revision. Protected environments apply one only after an approver other than its author approves it; one whose base moved is stale and must be planned again."),
+      table("Change requests, newest first", ["#", "kind", "status", "author", "message", "opened", ""],
+        list.data.map((c) => [String(c.id), c.source ? `${c.kind} from ${c.source.environment} r${c.source.revision}` : c.kind,
+          h(`span.badge.status-${c.status}`, {}, c.status), c.author, c.message, fmt.time(c.created_at),
+          h("a", { href: `#/config/${c.id}` }, `Review #${c.id}`)]), "No change requests yet."));
+    if (open) section.append(await changeRequest(open));
+    return section;
+  }
+
+  async function changeRequest(number) {
+    const c = await api("GET", envPath(`/changes/${encodeURIComponent(number)}`));
+    const slot = h("div", {});
+    const box = h("article.change", { "aria-label": `Change request ${c.id}` },
+      h("h3", {}, `Change request ${c.id}: ${c.message}`),
+      h("p", {}, `${c.status} · ${c.kind} by ${c.author}, ${fmt.time(c.created_at)} · planned against revision ${c.base_revision}, current ${c.current_revision ?? "none"}`,
+        c.approvals.length ? ` · approved by ${c.approvals.map((a) => a.by).join(", ")}` : "",
+        c.reason ? ` · ${c.reason}` : ""),
+      planView({ valid: true, diff: c.diff, base_revision: c.current_revision, errors: [], warnings: [] }), slot);
+    const act = (label, path, body, done) => h("button", { type: "button", onclick: async () => {
+      const answer = await attempt(slot, () => api("POST", envPath(`/changes/${c.id}/${path}`), body));
+      if (answer) { toast(done(answer)); Sentinel.route(); }
+    } }, label);
+    if (c.status === "pending") {
+      const actions = h("div.actions", {});
+      if (canApprove()) {
+        actions.append(
+          act("Approve", "approve", {}, () => `Change request ${c.id} approved`),
+          act("Approve and apply", "approve", { apply: true }, (a) => a.status === "applied" ? `Applied as revision ${a.revision}` : `Change request ${c.id} approved`));
+      }
+      if (c.approvals.length && (canWrite() || canApprove())) {
+        actions.append(act("Apply", "apply", undefined, (a) => `Applied as revision ${a.revision}`));
+      }
+      if (canApprove() || canWrite()) {
+        const reason = h("input", { placeholder: "why not" });
+        actions.append(field("Reason", reason),
+          h("button.secondary", { type: "button", onclick: async () => {
+            const answer = await attempt(slot, () => api("POST", envPath(`/changes/${c.id}/reject`), { reason: reason.value }));
+            if (answer) { toast(`Change request ${c.id} rejected`); Sentinel.route(); }
+          } }, "Reject"));
+      }
+      box.append(actions);
+    }
+    box.append(h("details", {}, h("summary", {}, "Proposed document"), h("pre.doc", {}, c.document || "")));
+    return box;
+  }
+
+  /// Opens a promotion: another environment's route plans and policies (or
+  /// the sections chosen) proposed here as a change request.
+  function promoteForm() {
+    const others = Sentinel.state.envs.filter((e) => e.name !== env());
+    if (!others.length) return h("div", {});
+    const from = h("select", {}, others.map((e) => h("option", { value: e.name }, e.name)));
+    const only = h("input", { placeholder: "route_plans, policies" });
+    const slot = h("div", {});
+    return h("section", { "aria-label": "Promote" }, h("h2", {}, "Promote from another environment"),
+      h("p.muted", {}, "Keys and secrets never travel; providers and secrets the promoted sections name must already exist here."),
+      slot, h("form", { onsubmit: (e) => e.preventDefault() }, field("From", from),
+        field("Sections", only, "comma-separated; route_plans and policies when empty"),
+        h("button", { type: "button", onclick: async () => {
+          const sections = only.value.split(",").map((x) => x.trim()).filter(Boolean);
+          const proposed = await attempt(slot, () => api("POST", envPath("/promotions"), { from: from.value, only: sections }));
+          if (proposed) {
+            toast(proposed.status === "pending" ? `Change request ${proposed.change_request.id} waits for an approver` : `Applied as revision ${proposed.revision}`);
+            location.hash = `#/config/${proposed.change_request.id}`;
+          }
+        } }, "Open promotion")));
+  }
 
   function planView(plan) {
     const text = (plan.diff && plan.diff.text) || "";

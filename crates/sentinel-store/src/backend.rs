@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     /// failing with SQLITE_BUSY. Unused with PostgreSQL.
     pub(crate) write_lock: tokio::sync::Mutex<()>,
     pub(crate) changes: watch::Sender<u64>,
+    /// Identifies this store's own change notifications on PostgreSQL.
+    pub(crate) instance: String,
 }
 
 /// Sentinel's store: SQLite or PostgreSQL behind one API. Cheap to clone.
@@ -123,8 +125,13 @@ impl Store {
             ));
         };
         let changes = watch::Sender::new(0);
+        let instance = uuid::Uuid::new_v4().simple().to_string();
         if let Pool::Postgres(pg) = &pool {
-            tokio::spawn(crate::feed::listen(pg.clone(), changes.clone()));
+            tokio::spawn(crate::feed::listen(
+                pg.clone(),
+                changes.clone(),
+                instance.clone(),
+            ));
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -132,6 +139,7 @@ impl Store {
                 crypto: Crypto::new(&master_key),
                 write_lock: tokio::sync::Mutex::new(()),
                 changes,
+                instance,
             }),
         })
     }
@@ -168,7 +176,10 @@ impl Store {
     pub(crate) fn publish_change(&self) {
         self.inner.changes.send_modify(|n| *n += 1);
         if let Pool::Postgres(pool) = &self.inner.pool {
-            tokio::spawn(crate::feed::notify(pool.clone()));
+            tokio::spawn(crate::feed::notify(
+                pool.clone(),
+                self.inner.instance.clone(),
+            ));
         }
     }
 

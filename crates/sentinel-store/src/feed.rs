@@ -20,10 +20,13 @@ const CHANNEL: &str = "sentinel_changes";
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Tells the other replicas that the control plane changed. Best effort: a
-/// lost notification is covered by their periodic reload.
-pub(crate) async fn notify(pool: PgPool) {
-    if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+/// lost notification is covered by their periodic reload. The payload is
+/// this store's instance id, so its own listener skips it (the local
+/// counter already moved).
+pub(crate) async fn notify(pool: PgPool, instance: String) {
+    if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
+        .bind(instance)
         .execute(&pool)
         .await
     {
@@ -32,8 +35,9 @@ pub(crate) async fn notify(pool: PgPool) {
 }
 
 /// Listens for other replicas' changes until the pool closes.
-pub(crate) async fn listen(pool: PgPool, changes: watch::Sender<u64>) {
+pub(crate) async fn listen(pool: PgPool, changes: watch::Sender<u64>, instance: String) {
     let bump = || changes.send_modify(|n| *n += 1);
+    let mut first = true;
     loop {
         if pool.is_closed() {
             return;
@@ -46,10 +50,14 @@ pub(crate) async fn listen(pool: PgPool, changes: watch::Sender<u64>) {
                 continue;
             }
         };
-        // Whatever happened while we were not listening is read now.
-        bump();
+        // After a reconnect, whatever happened while we were not listening
+        // is read now. (At start the first snapshot reads everything.)
+        if !std::mem::take(&mut first) {
+            bump();
+        }
         loop {
             match listener.try_recv().await {
+                Ok(Some(notification)) if notification.payload() == instance => {}
                 Ok(Some(_)) => bump(),
                 // The connection dropped; the listener reconnects on the
                 // next call. Changes may have been missed: reload.

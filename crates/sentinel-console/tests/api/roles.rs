@@ -64,6 +64,8 @@ fn need(method: &str, route: &str) -> Need {
         | ("get", "/api/v1/environments/{env}/changes")
         | ("get", "/api/v1/environments/{env}/changes/{id}")
         | ("get", "/api/v1/environments/{env}/providers/tests")
+        | ("get", "/api/v1/environments/{env}/stats")
+        | ("get", "/api/v1/environments/{env}/retention")
         | ("get", "/api/v1/requests/{id}/body")
         | ("get", "/api/v1/requests/{id}") => Env(Read),
         ("post", "/api/v1/environments/{env}/changes/{id}/approve")
@@ -162,6 +164,14 @@ async fn two_environments(h: &Harness) -> (Ids, Ids, String) {
             env_name: Some(env.into()),
             ingress: "chat_completions".into(),
             status: 200,
+            // Kept bodies, so `requests/{id}/body` has something to read.
+            bodies: Some(Box::new(sentinel_core::RecordBodies {
+                mode: sentinel_core::BodyMode::Full,
+                request: Some(bytes::Bytes::from_static(b"{}")),
+                request_truncated: false,
+                response: None,
+                response_truncated: false,
+            })),
             ..RequestRecord::default()
         };
         h.store

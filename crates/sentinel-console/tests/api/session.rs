@@ -49,7 +49,10 @@ async fn sign_in_sets_a_strict_http_only_cookie(h: &Harness) {
     let value = pair.strip_prefix("sentinel_session=").unwrap();
     assert!(value.starts_with("snts_") && value.len() == 69, "{value}");
     assert_eq!(a.json["operator"]["name"], "alice");
-    assert_eq!(a.json["operator"]["role"], "admin");
+    assert_eq!(
+        a.json["operator"]["grants"],
+        serde_json::json!([{"role": "admin", "environment": null}])
+    );
     assert_eq!(csrf.len(), 64);
     // Neither the operator token nor the cookie is in the body.
     assert!(
@@ -343,7 +346,11 @@ async fn sessions_keep_the_operators_role_and_organization(h: &Harness) {
         )
         .await;
     assert_eq!((a.status, a.code()), (StatusCode::FORBIDDEN, "forbidden"));
-    assert!(a.text.contains("role auditor"), "{}", a.text);
+    assert!(
+        a.text.contains("your grants do not allow write"),
+        "{}",
+        a.text
+    );
 
     // Another organization's operator sees none of this one's environments.
     let other = h.store.ensure_org("other").await.unwrap();
