@@ -316,6 +316,7 @@ test("a change in a protected environment is applied only after a second operato
 test("a viewer (auditor) sees no action buttons", async () => {
   const { context, page } = await signIn(viewerToken);
   assert.match(await page.locator("#who").textContent(), /auditor/);
+  await selectEnv(page, ENV);
   await page.goto(`${CONSOLE}/console/#/keys`);
   await page.getByRole("table", { name: /Keys/ }).waitFor();
   for (const name of ["Create key", "Create application", "Revoke", "Rotate"]) {
