@@ -34,12 +34,12 @@ pub use compile::{
 };
 pub use document::{
     MAX_DOCUMENT_BYTES, RawAlertCondition, RawAlertDestination, RawAlertRule, RawCircuitBreaker,
-    RawDecimal, RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRetry, RawRoutePlan,
-    RawTarget, RawTimeouts, parse_document,
+    RawCanary, RawDecimal, RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRetry,
+    RawRollout, RawRoutePlan, RawTarget, RawTimeouts, parse_document,
 };
 pub use env::{
-    EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
-    Strategy, Target, Timeouts,
+    Canary, EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, Rollout,
+    RoutePlan, SecretRef, Strategy, Target, Timeouts,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use safety::{is_forbidden_host_name, is_forbidden_ip};

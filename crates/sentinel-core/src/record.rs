@@ -75,6 +75,10 @@ pub struct RequestRecord {
     /// The caller's span that this request's span is a child of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_span_id: Option<String>,
+    /// `canary` when the route plan's canary (staged rollout) served the
+    /// request; absent for the plan itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_variant: Option<String>,
 }
 
 /// The policy stage's verdict on a request.
