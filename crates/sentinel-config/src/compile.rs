@@ -13,11 +13,12 @@ use sentinel_core::{
 use url::Url;
 
 use crate::document::{
-    RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRoutePlan, parse_document,
+    RawCircuitBreaker, RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRetry, RawRollout,
+    RawRoutePlan, RawTarget, RawTimeouts, parse_document,
 };
 use crate::env::{
-    EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
-    Strategy, Target, Timeouts,
+    Canary, EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, Rollout,
+    RoutePlan, SecretRef, Strategy, Target, Timeouts,
 };
 use crate::error::{ConfigError, ConfigErrors, ConfigWarning};
 use crate::safety::refused_host;
@@ -128,7 +129,7 @@ pub fn compile_raw(
     let mut served_by: HashMap<&str, &str> = HashMap::new();
     let mut used = BTreeSet::new();
     for (key, plan) in &raw.route_plans {
-        for target in &plan.targets {
+        for target in plan.all_targets() {
             used.insert(target.provider.as_str());
         }
         let compiled = compile_route_plan(key, plan, raw, &mut served_by, &mut errors);
@@ -154,7 +155,7 @@ pub fn compile_raw(
         let targeted = raw
             .route_plans
             .values()
-            .any(|plan| plan.targets.iter().any(|t| t.model == *model));
+            .any(|plan| plan.all_targets().any(|t| t.model == *model));
         if !targeted {
             warnings.push(ConfigWarning::new(
                 format!("prices.{model}"),
@@ -209,6 +210,8 @@ pub fn compile_raw(
         }
     }
 
+    let rollout = compile_rollout(raw.rollout.as_ref(), &mut errors);
+
     ConfigErrors::new(errors).into_result()?;
     Ok((
         EnvConfig::new(
@@ -218,9 +221,34 @@ pub fn compile_raw(
             policies.unwrap_or_default(),
             retention,
         )
-        .with_alerts(alerts),
+        .with_alerts(alerts)
+        .with_rollout(rollout),
         warnings,
     ))
+}
+
+/// `rollout:`: the applications an environment is open to, if limited.
+fn compile_rollout(raw: Option<&RawRollout>, errors: &mut Vec<ConfigError>) -> Rollout {
+    let Some(open_to) = raw.and_then(|r| r.open_to.as_ref()) else {
+        return Rollout::default();
+    };
+    let mut apps = Vec::with_capacity(open_to.len());
+    for (i, app) in open_to.iter().enumerate() {
+        match Name::parse(app) {
+            Ok(name) if apps.contains(&name) => errors.push(ConfigError::new(
+                format!("rollout.open_to[{i}]"),
+                format!("application {app:?} is listed twice"),
+            )),
+            Ok(name) => apps.push(name),
+            Err(e) => errors.push(ConfigError::new(
+                format!("rollout.open_to[{i}]"),
+                format!("invalid application name: {e}"),
+            )),
+        }
+    }
+    Rollout {
+        open_to: Some(apps),
+    }
 }
 
 /// Checks one `prices:` entry: a valid model name and two exact decimal
@@ -534,7 +562,104 @@ fn compile_route_plan<'a>(
         }
     }
 
-    let strategy = match raw.strategy.as_deref() {
+    let stable = PlanParts {
+        strategy: raw.strategy.as_deref(),
+        targets: &raw.targets,
+        retry: raw.retry.as_ref(),
+        timeouts: raw.timeouts.as_ref(),
+        breaker: raw.circuit_breaker.as_ref(),
+    };
+    let (strategy, targets, retry, timeouts, breaker) = compile_parts(&at, &stable, doc, errors);
+    let canary = raw.canary.as_ref().map(|canary| {
+        let at = format!("{at}.canary");
+        let parts = PlanParts {
+            strategy: canary.strategy.as_deref().or(stable.strategy),
+            targets: &canary.targets,
+            retry: canary.retry.as_ref().or(stable.retry),
+            timeouts: canary.timeouts.as_ref().or(stable.timeouts),
+            breaker: canary.circuit_breaker.as_ref().or(stable.breaker),
+        };
+        let (strategy, targets, retry, timeouts, breaker) = compile_parts(&at, &parts, doc, errors);
+        let share_permille = match canary.share {
+            None => 0,
+            Some(share) if (0.0..=1.0).contains(&share) => {
+                // In range, so the product fits.
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "0..=1000"
+                )]
+                let permille = (share * 1000.0).round() as u32;
+                permille
+            }
+            Some(share) => {
+                errors.push(ConfigError::new(
+                    format!("{at}.share"),
+                    format!("share must be from 0 to 1 (a fraction of requests), got {share}"),
+                ));
+                0
+            }
+        };
+        let mut applications = Vec::with_capacity(canary.applications.len());
+        for (i, app) in canary.applications.iter().enumerate() {
+            match Name::parse(app) {
+                Ok(name) => applications.push(name),
+                Err(e) => errors.push(ConfigError::new(
+                    format!("{at}.applications[{i}]"),
+                    format!("invalid application name: {e}"),
+                )),
+            }
+        }
+        Canary {
+            share_permille,
+            applications,
+            strategy,
+            targets,
+            retry,
+            timeouts,
+            breaker,
+        }
+    });
+    if errors.len() > before {
+        return None;
+    }
+    Some(RoutePlan {
+        name: name?,
+        models: raw.models.clone(),
+        strategy,
+        targets,
+        retry,
+        timeouts,
+        breaker,
+        canary,
+    })
+}
+
+/// The parts of a route plan a canary may change.
+struct PlanParts<'a> {
+    strategy: Option<&'a str>,
+    targets: &'a [RawTarget],
+    retry: Option<&'a RawRetry>,
+    timeouts: Option<&'a RawTimeouts>,
+    breaker: Option<&'a RawCircuitBreaker>,
+}
+
+type CompiledParts = (
+    Strategy,
+    Vec<Target>,
+    RetryPolicy,
+    Timeouts,
+    sentinel_core::breaker::BreakerParams,
+);
+
+/// Compiles the parts of a plan (or of its canary) found at `at`.
+fn compile_parts(
+    at: &str,
+    raw: &PlanParts<'_>,
+    doc: &RawEnvDocument,
+    errors: &mut Vec<ConfigError>,
+) -> CompiledParts {
+    let strategy = match raw.strategy {
         None | Some("fallback") => Strategy::Fallback,
         Some("weighted") => Strategy::Weighted,
         Some(other) => {
@@ -566,9 +691,9 @@ fn compile_route_plan<'a>(
             ));
         }
     }
-    let retry = compile_retry(&at, raw.retry.as_ref(), raw.targets.len(), errors);
-    let timeouts = compile_timeouts(&at, raw.timeouts.as_ref(), errors);
-    let breaker = compile_breaker(&at, raw.circuit_breaker.as_ref(), errors);
+    let retry = compile_retry(at, raw.retry, raw.targets.len(), errors);
+    let timeouts = compile_timeouts(at, raw.timeouts, errors);
+    let breaker = compile_breaker(at, raw.breaker, errors);
     let mut targets = Vec::with_capacity(raw.targets.len());
     for (i, target) in raw.targets.iter().enumerate() {
         let path = format!("{at}.targets[{i}]");
@@ -614,18 +739,7 @@ fn compile_route_plan<'a>(
         }
     }
 
-    if errors.len() > before {
-        return None;
-    }
-    Some(RoutePlan {
-        name: name?,
-        models: raw.models.clone(),
-        strategy,
-        targets,
-        retry,
-        timeouts,
-        breaker,
-    })
+    (strategy, targets, retry, timeouts, breaker)
 }
 
 /// Targets a route plan may list.

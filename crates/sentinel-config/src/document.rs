@@ -71,6 +71,43 @@ pub struct RawEnvDocument {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub alert_destinations: BTreeMap<String, RawAlertDestination>,
+    /// A staged rollout of the environment to its applications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RawRollout>,
+}
+
+/// `rollout:` as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    /// The applications the environment serves; others are refused with
+    /// `environment_not_open`. Absent: open to every application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_to: Option<Vec<String>>,
+}
+
+/// `canary:` of a route plan as written: a changed version of the plan
+/// that serves some applications, or a share of the traffic, first. Fields
+/// left out are the plan's own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    /// Share of requests (0 to 1) from applications not listed below that
+    /// the canary serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    /// Applications whose requests the canary always serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applications: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    pub targets: Vec<RawTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RawRetry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<RawTimeouts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<RawCircuitBreaker>,
 }
 
 /// `retention:` as written.
@@ -213,6 +250,19 @@ pub struct RawRoutePlan {
     /// When an endpoint (provider + upstream model) is taken out of rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<RawCircuitBreaker>,
+    /// A changed version of this plan, staged to some applications or a
+    /// share of traffic before it replaces the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<RawCanary>,
+}
+
+impl RawRoutePlan {
+    /// The plan's targets and its canary's.
+    pub fn all_targets(&self) -> impl Iterator<Item = &RawTarget> {
+        self.targets
+            .iter()
+            .chain(self.canary.iter().flat_map(|c| c.targets.iter()))
+    }
 }
 
 /// `retry:` of a route plan as written; every field optional.

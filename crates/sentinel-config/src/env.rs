@@ -25,6 +25,29 @@ pub struct EnvConfig {
     policies: Policies,
     retention: Retention,
     alerts: Alerts,
+    rollout: Rollout,
+}
+
+/// A staged rollout of an environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rollout {
+    /// The applications served; `None`: every application.
+    pub open_to: Option<Vec<Name>>,
+}
+
+/// A changed version of a route plan, served first to some applications
+/// and a share of the others' requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    /// Per mille of requests from other applications the canary serves.
+    pub share_permille: u32,
+    /// Applications the canary always serves.
+    pub applications: Vec<Name>,
+    pub strategy: Strategy,
+    pub targets: Vec<Target>,
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
+    pub breaker: sentinel_core::breaker::BreakerParams,
 }
 
 /// How long an environment's data is kept.
@@ -103,6 +126,7 @@ impl EnvConfig {
             policies,
             retention,
             alerts: Alerts::default(),
+            rollout: Rollout::default(),
         }
     }
 
@@ -120,6 +144,17 @@ impl EnvConfig {
     /// How long the environment's data is kept.
     pub fn retention(&self) -> Retention {
         self.retention
+    }
+
+    /// The environment's staged rollout (open to every application when
+    /// the document has none).
+    pub fn rollout(&self) -> &Rollout {
+        &self.rollout
+    }
+
+    pub(crate) fn with_rollout(mut self, rollout: Rollout) -> Self {
+        self.rollout = rollout;
+        self
     }
 
     /// The environment's policies.
@@ -308,6 +343,8 @@ pub struct RoutePlan {
     pub retry: RetryPolicy,
     pub timeouts: Timeouts,
     pub breaker: sentinel_core::breaker::BreakerParams,
+    /// A changed version of the plan in staged rollout, if any.
+    pub canary: Option<Canary>,
 }
 
 /// One target of a route plan: a provider and the model sent upstream.

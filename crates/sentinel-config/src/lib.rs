@@ -34,13 +34,13 @@ pub use compile::{
     CompileContext, MAX_MODEL_NAME_CHARS, MAX_RETENTION_DAYS, ProviderCatalog, compile, compile_raw,
 };
 pub use document::{
-    MAX_DOCUMENT_BYTES, RawAlertCondition, RawAlertDestination, RawAlertRule, RawCircuitBreaker,
-    RawDecimal, RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRetry, RawRoutePlan,
-    RawTarget, RawTimeouts, parse_document,
+    MAX_DOCUMENT_BYTES, RawAlertCondition, RawAlertDestination, RawAlertRule, RawCanary,
+    RawCircuitBreaker, RawDecimal, RawEnvDocument, RawPrice, RawProvider, RawRetention, RawRetry,
+    RawRollout, RawRoutePlan, RawTarget, RawTimeouts, parse_document,
 };
 pub use env::{
-    EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, RoutePlan, SecretRef,
-    Strategy, Target, Timeouts,
+    Canary, EnvConfig, Policies, ProviderConfig, Retention, RetryOn, RetryPolicy, Rollout,
+    RoutePlan, SecretRef, Strategy, Target, Timeouts,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, SourceLocation};
 pub use promote::{

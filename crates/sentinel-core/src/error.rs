@@ -50,6 +50,7 @@ pub enum ErrorCode {
     RevokedApiKey,
     ExpiredApiKey,
     WrongEnvironment,
+    EnvironmentNotOpen,
     PolicyDenied,
     PayloadTooLarge,
     RateLimited,
@@ -63,7 +64,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::InvalidJson,
         Self::InvalidRequest,
         Self::ModelNotFound,
@@ -74,6 +75,7 @@ impl ErrorCode {
         Self::RevokedApiKey,
         Self::ExpiredApiKey,
         Self::WrongEnvironment,
+        Self::EnvironmentNotOpen,
         Self::PolicyDenied,
         Self::PayloadTooLarge,
         Self::RateLimited,
@@ -99,6 +101,7 @@ impl ErrorCode {
             Self::RevokedApiKey => (401, AuthenticationError, "revoked_api_key"),
             Self::ExpiredApiKey => (401, AuthenticationError, "expired_api_key"),
             Self::WrongEnvironment => (403, PermissionError, "wrong_environment"),
+            Self::EnvironmentNotOpen => (403, PermissionError, "environment_not_open"),
             Self::PolicyDenied => (403, PermissionError, "policy_denied"),
             Self::PayloadTooLarge => (413, RequestTooLarge, "payload_too_large"),
             Self::RateLimited => (429, RateLimitError, "rate_limited"),
@@ -163,6 +166,7 @@ mod tests {
                 "401 authentication_error revoked_api_key",
                 "401 authentication_error expired_api_key",
                 "403 permission_error wrong_environment",
+                "403 permission_error environment_not_open",
                 "403 permission_error policy_denied",
                 "413 request_too_large payload_too_large",
                 "429 rate_limit_error rate_limited",

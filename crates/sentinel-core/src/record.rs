@@ -80,6 +80,10 @@ pub struct RequestRecord {
     /// them in their own table (and a spooled record has none).
     #[serde(skip)]
     pub bodies: Option<Box<RecordBodies>>,
+    /// `canary` when the route plan's canary (staged rollout) served the
+    /// request; absent for the plan itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_variant: Option<String>,
 }
 
 /// What an environment keeps of request and response bodies.

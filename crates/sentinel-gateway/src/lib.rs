@@ -227,6 +227,14 @@ async fn messages(State(gw): State<Gateway>, request: Request) -> Response {
     pipeline::handle(gw, Ingress::AnthropicMessages, request).await
 }
 
+/// A fresh random number for jitter, weighted choice and canary shares
+/// (per-call keyed SipHash: cheap, no shared state, good enough for
+/// spreading load).
+pub(crate) fn random() -> u64 {
+    use std::hash::BuildHasher as _;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now())
+}
+
 /// The client's address, as the listener recorded it.
 pub(crate) fn peer(request: &Request) -> Option<SocketAddr> {
     request

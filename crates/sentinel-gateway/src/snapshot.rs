@@ -55,6 +55,35 @@ pub struct Route {
     pub retry: RetryPolicy,
     pub timeouts: Timeouts,
     pub budget: Arc<std::sync::Mutex<RetryBudget>>,
+    /// A changed version of the plan in staged rollout.
+    pub canary: Option<CanaryRoute>,
+}
+
+/// The canary of a route plan: which requests it serves.
+#[derive(Debug)]
+pub struct CanaryRoute {
+    /// Per mille of other applications' requests.
+    pub share_permille: u32,
+    /// Applications (by name) it always serves.
+    pub applications: HashSet<String>,
+    pub route: Arc<Route>,
+}
+
+impl Route {
+    /// The route that serves a request of `app_name`: the canary for its
+    /// applications and for `draw % 1000 < share_permille` of the others,
+    /// else this one. `true` when it is the canary.
+    pub fn for_request(&self, app_name: &str, draw: u64) -> (&Route, bool) {
+        match &self.canary {
+            Some(canary)
+                if canary.applications.contains(app_name)
+                    || draw % 1000 < u64::from(canary.share_permille) =>
+            {
+                (&canary.route, true)
+            }
+            _ => (self, false),
+        }
+    }
 }
 
 /// One environment's compiled configuration with live providers.
@@ -69,6 +98,8 @@ pub struct EnvRuntime {
     /// How long records, bodies and audit events are kept, and what is
     /// kept of bodies.
     pub retention: sentinel_config::Retention,
+    /// The applications (by name) a staged rollout admits; `None`: all.
+    pub open_to: Option<HashSet<String>>,
     routes: HashMap<String, Arc<Route>>,
     models: Vec<String>,
     /// Identifies the inputs this runtime was built from, so an unchanged
@@ -77,6 +108,13 @@ pub struct EnvRuntime {
 }
 
 impl EnvRuntime {
+    /// Whether the environment serves requests of application `app_name`.
+    pub fn is_open_to(&self, app_name: &str) -> bool {
+        self.open_to
+            .as_ref()
+            .is_none_or(|apps| apps.contains(app_name))
+    }
+
     pub fn route(&self, model: &str) -> Option<&Arc<Route>> {
         self.routes.get(model)
     }
@@ -149,6 +187,10 @@ impl Snapshot {
             for route in env.routes.values() {
                 plans.insert((env.id.clone(), route.plan.clone()));
                 endpoints.extend(route.targets.iter().map(|t| t.key.clone()));
+                if let Some(canary) = &route.canary {
+                    plans.insert((env.id.clone(), format!("{}#canary", route.plan)));
+                    endpoints.extend(canary.route.targets.iter().map(|t| t.key.clone()));
+                }
             }
         }
         (endpoints, plans)
@@ -227,6 +269,7 @@ pub async fn build(
                 models,
                 policies,
                 retention,
+                open_to,
             }) => {
                 snapshot.envs.insert(
                     env.id.clone(),
@@ -237,6 +280,7 @@ pub async fn build(
                         revision: revision.map(|r| r.revision),
                         policies,
                         retention,
+                        open_to,
                         routes,
                         models,
                         inputs,
@@ -258,6 +302,7 @@ pub async fn build(
                             revision: None,
                             policies: Arc::default(),
                             retention: sentinel_config::Retention::default(),
+                            open_to: None,
                             routes: HashMap::new(),
                             models: Vec::new(),
                             inputs: String::new(),
@@ -298,6 +343,7 @@ struct Compiled {
     models: Vec<String>,
     policies: Arc<PolicySet>,
     retention: sentinel_config::Retention,
+    open_to: Option<HashSet<String>>,
 }
 
 async fn compile_env(
@@ -346,8 +392,15 @@ async fn compile_env(
         let connect_ms = config
             .route_plans()
             .values()
-            .filter(|plan| plan.targets.iter().any(|t| t.provider == *name))
-            .map(|plan| plan.timeouts.connect_ms)
+            .flat_map(|plan| {
+                let canary = plan
+                    .canary
+                    .as_ref()
+                    .map(|c| (c.targets.as_slice(), c.timeouts));
+                std::iter::once((plan.targets.as_slice(), plan.timeouts)).chain(canary)
+            })
+            .filter(|(targets, _)| targets.iter().any(|t| t.provider == *name))
+            .map(|(_, timeouts)| timeouts.connect_ms)
             .min()
             .unwrap_or(Timeouts::default().connect_ms);
         let http = HttpSettings {
@@ -363,49 +416,37 @@ async fn compile_env(
     }
     let mut routes = HashMap::new();
     for (plan_name, plan) in config.route_plans() {
-        let mut targets = Vec::with_capacity(plan.targets.len());
-        for target in &plan.targets {
-            let provider = providers.get(target.provider.as_str()).ok_or_else(|| {
-                format!(
-                    "route plan {plan_name}: provider {} is missing",
-                    target.provider
-                )
-            })?;
-            let key = EndpointKey {
-                org_id: env.org_id.clone(),
-                env_id: env.id.clone(),
-                env_name: env.name.clone(),
-                provider: target.provider.to_string(),
-                model: target.model.clone(),
+        let stable = PlanShape {
+            strategy: plan.strategy,
+            targets: &plan.targets,
+            retry: &plan.retry,
+            timeouts: plan.timeouts,
+            breaker: plan.breaker,
+        };
+        let mut route = build_route(plan_name.as_str(), &stable, &providers, &config, env, deps)?;
+        if let Some(canary) = &plan.canary {
+            let shape = PlanShape {
+                strategy: canary.strategy,
+                targets: &canary.targets,
+                retry: &canary.retry,
+                timeouts: canary.timeouts,
+                breaker: canary.breaker,
             };
-            let price = config
-                .price(&target.model)
-                .map(|p| (p, PriceSource::Environment))
-                .or_else(|| {
-                    let kind = &config.provider(target.provider.as_str())?.kind;
-                    let price = deps.registry.price(kind, &target.model)?;
-                    Some((price, PriceSource::Builtin))
-                });
-            targets.push(TargetRuntime {
-                provider_name: target.provider.to_string(),
-                provider: provider.clone(),
-                upstream_model: target.model.clone(),
-                weight: target.weight.get(),
-                endpoint: deps.endpoints.endpoint(&key, plan.breaker),
-                key,
-                price,
+            let budget_name = format!("{plan_name}#canary");
+            let mut canary_route =
+                build_route(&budget_name, &shape, &providers, &config, env, deps)?;
+            canary_route.plan = plan_name.to_string();
+            route.canary = Some(CanaryRoute {
+                share_permille: canary.share_permille,
+                applications: canary
+                    .applications
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                route: Arc::new(canary_route),
             });
         }
-        let route = Arc::new(Route {
-            plan: plan_name.to_string(),
-            strategy: plan.strategy,
-            targets,
-            retry: plan.retry.clone(),
-            timeouts: plan.timeouts,
-            budget: deps
-                .endpoints
-                .budget(&env.id, plan_name.as_str(), plan.retry.budget_ratio),
-        });
+        let route = Arc::new(route);
         for model in &plan.models {
             routes.insert(model.clone(), route.clone());
         }
@@ -417,5 +458,75 @@ async fn compile_env(
         models,
         policies: config.policies().set().clone(),
         retention: config.retention(),
+        open_to: config
+            .rollout()
+            .open_to
+            .as_ref()
+            .map(|apps| apps.iter().map(ToString::to_string).collect()),
+    })
+}
+
+/// What a route is built from: a plan, or its canary.
+struct PlanShape<'a> {
+    strategy: Strategy,
+    targets: &'a [sentinel_config::Target],
+    retry: &'a RetryPolicy,
+    timeouts: Timeouts,
+    breaker: sentinel_core::breaker::BreakerParams,
+}
+
+/// A route with live providers and endpoint state; `budget_name` keys its
+/// retry budget (a canary's is its own).
+fn build_route(
+    budget_name: &str,
+    shape: &PlanShape<'_>,
+    providers: &HashMap<String, Arc<dyn Provider>>,
+    config: &EnvConfig,
+    env: &sentinel_core::Environment,
+    deps: &BuildDeps,
+) -> Result<Route, String> {
+    let mut targets = Vec::with_capacity(shape.targets.len());
+    for target in shape.targets {
+        let provider = providers.get(target.provider.as_str()).ok_or_else(|| {
+            format!(
+                "route plan {budget_name}: provider {} is missing",
+                target.provider
+            )
+        })?;
+        let key = EndpointKey {
+            org_id: env.org_id.clone(),
+            env_id: env.id.clone(),
+            env_name: env.name.clone(),
+            provider: target.provider.to_string(),
+            model: target.model.clone(),
+        };
+        let price = config
+            .price(&target.model)
+            .map(|p| (p, PriceSource::Environment))
+            .or_else(|| {
+                let kind = &config.provider(target.provider.as_str())?.kind;
+                let price = deps.registry.price(kind, &target.model)?;
+                Some((price, PriceSource::Builtin))
+            });
+        targets.push(TargetRuntime {
+            provider_name: target.provider.to_string(),
+            provider: provider.clone(),
+            upstream_model: target.model.clone(),
+            weight: target.weight.get(),
+            endpoint: deps.endpoints.endpoint(&key, shape.breaker),
+            key,
+            price,
+        });
+    }
+    Ok(Route {
+        plan: budget_name.to_owned(),
+        strategy: shape.strategy,
+        targets,
+        retry: shape.retry.clone(),
+        timeouts: shape.timeouts,
+        budget: deps
+            .endpoints
+            .budget(&env.id, budget_name, shape.retry.budget_ratio),
+        canary: None,
     })
 }

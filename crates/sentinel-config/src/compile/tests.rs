@@ -1059,3 +1059,57 @@ fn unused_destinations_are_warnings() {
         ["alert_destinations.d.secret", "alert_destinations.d"]
     );
 }
+
+#[test]
+fn staged_rollouts_are_checked_with_their_paths() {
+    let canary = |fields: &str| plan(&format!("models: [m], {TARGET}, canary: {{{fields}}}"));
+    check(
+        &canary("share: 0.1, applications: [checkout], targets: [{provider: p, model: y}]"),
+        &[],
+    );
+    check(
+        &canary("share: 1.5, applications: [Not A Name], targets: [{provider: q, model: y}]"),
+        &[
+            "route_plans.r.canary.targets[0].provider",
+            "route_plans.r.canary.share",
+            "route_plans.r.canary.applications[0]",
+        ],
+    );
+    check(
+        &canary("share: 0.5, targets: []"),
+        &["route_plans.r.canary.targets"],
+    );
+    check(&canary("share: 0.5"), &["route_plans.r.canary"]);
+    assert!(message(&canary("share: 0.5")).contains("targets"));
+
+    let (config, _) = compile(
+        &canary("share: 0.25, applications: [checkout], strategy: weighted, targets: [{provider: p, model: y}]"),
+        &test_context(false),
+    )
+    .unwrap();
+    let stable = config.route_plans().values().next().unwrap();
+    let compiled = stable.canary.as_ref().unwrap();
+    assert_eq!(compiled.share_permille, 250);
+    assert_eq!(compiled.applications[0].as_str(), "checkout");
+    assert_eq!(compiled.strategy, Strategy::Weighted);
+    assert_eq!(compiled.targets[0].model, "y");
+    assert_eq!(
+        compiled.retry, stable.retry,
+        "what the canary leaves out is the plan's"
+    );
+
+    let open = |apps: &str| {
+        format!(
+            "{}rollout: {{open_to: [{apps}]}}\n",
+            plan(&format!("models: [m], {TARGET}"))
+        )
+    };
+    check(&open("checkout, search"), &[]);
+    check(&open("checkout, checkout"), &["rollout.open_to[1]"]);
+    check(&open("Bad Name"), &["rollout.open_to[0]"]);
+    let (config, _) = compile(&open("checkout"), &test_context(false)).unwrap();
+    assert_eq!(
+        config.rollout().open_to.as_ref().unwrap()[0].as_str(),
+        "checkout"
+    );
+}

@@ -16,7 +16,7 @@
 //! committing, so a stream that fails before its first byte can still fall
 //! back).
 
-use std::{hash::BuildHasher, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -138,18 +138,12 @@ impl Outcome {
     }
 }
 
-/// A fresh random number for jitter and weighted choice (per-call keyed
-/// SipHash: cheap, no shared state, good enough for spreading load).
-fn random() -> u64 {
-    std::collections::hash_map::RandomState::new().hash_one(Instant::now())
-}
-
 /// The order in which targets are tried.
 fn order(route: &Route) -> Vec<usize> {
     let mut order: Vec<usize> = (0..route.targets.len()).collect();
     if route.strategy == Strategy::Weighted {
         let weights: Vec<u32> = route.targets.iter().map(|t| t.weight).collect();
-        if let Some(first) = retry::pick_weighted(&weights, random()) {
+        if let Some(first) = retry::pick_weighted(&weights, crate::random()) {
             order.retain(|i| *i != first);
             order.sort_by_key(|i| std::cmp::Reverse(route.targets[*i].weight));
             order.insert(0, first);
@@ -334,7 +328,7 @@ pub(crate) async fn dispatch<'r>(
         let next_index = next_servable(position);
         let wait_ms = if tried[next_index] {
             retry_number += 1;
-            let backoff = policy.backoff.delay_ms(retry_number, random());
+            let backoff = policy.backoff.delay_ms(retry_number, crate::random());
             let asked = match &outcome {
                 Outcome::Status { retry_after, .. } => {
                     retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -89,6 +89,15 @@ pub fn identify(
             "this API key has expired; ask your Sentinel operator for a new one",
         ));
     }
+    if !env.is_open_to(&entry.app_name) {
+        return Err(GatewayError::new(
+            ErrorCode::EnvironmentNotOpen,
+            format!(
+                "environment {} is not yet open to application {}: it is in a staged rollout; ask your Sentinel operator to add the application to rollout.open_to",
+                env.name, entry.app_name
+            ),
+        ));
+    }
     Ok(Principal {
         key_id: entry.id.clone(),
         app_id: entry.app_id.clone(),

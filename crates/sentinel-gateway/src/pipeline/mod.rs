@@ -317,7 +317,11 @@ async fn run(
             ),
         )
     })?;
+    let (route, canary) = route.for_request(&principal.app_name, crate::random());
     record.route_plan = Some(route.plan.clone());
+    if canary {
+        record.route_variant = Some("canary".to_owned());
+    }
 
     // policy: rate limits and the budget reservation
     let grant = if applicable.is_empty() {

@@ -133,5 +133,6 @@ pub(crate) fn route(
         },
         timeouts: Timeouts::default(),
         budget: registry.budget("e", "r", 1.0),
+        canary: None,
     }
 }

@@ -238,6 +238,7 @@ impl<'a> Replayable<'a> {
                 ErrorCode::RevokedApiKey,
                 ErrorCode::ExpiredApiKey,
                 ErrorCode::WrongEnvironment,
+                ErrorCode::EnvironmentNotOpen,
                 ErrorCode::InvalidJson,
                 ErrorCode::Unavailable,
             ]
