@@ -226,6 +226,7 @@ test("the main pages render, with screenshots", async () => {
       await page.getByRole("button", { name: "Explain" }).click();
       await page.getByText("Decision:").waitFor();
       assert.match(await page.locator("main").textContent(), /Decision: allowed/);
+      await page.getByRole("region", { name: "Shadow-mode findings" }).waitFor();
     }
     if (hash === "#/settings") {
       await page.getByText("kept 30 days").waitFor();

@@ -454,6 +454,27 @@
         const x = await attempt(out, () => api("POST", envPath("/policy/explain"), { key: keySel.value, model: model.value.trim() }));
         if (x) out.append(explainView(x));
       } }, field("Key (application)", keySel), field("Model", model), h("button", { type: "submit", disabled: !active.length }, "Explain")), out);
+    target.append(await shadowFindings());
+  }
+
+  /// What shadow-mode rules would have refused among the latest allowed
+  /// requests: the evidence to read before switching a policy to enforce.
+  async function shadowFindings() {
+    const page = await api("GET", `/api/v1/requests?env=${encodeURIComponent(env())}&policy=allowed&limit=500`);
+    const rows = [];
+    const byRule = new Map();
+    for (const r of page.data) {
+      for (const f of ((r.policy && r.policy.findings) || []).filter((x) => x.mode === "shadow")) {
+        rows.push([fmt.time(r.time), h("a", { href: `#/requests/${encodeURIComponent(r.id)}` }, r.id.slice(0, 13)), r.app_name || "—", h("code", {}, f.rule), f.message]);
+        byRule.set(f.rule, (byRule.get(f.rule) || 0) + 1);
+      }
+    }
+    return h("section", { "aria-label": "Shadow-mode findings" },
+      h("h2", {}, "Shadow-mode findings"),
+      h("p.muted", {}, `What rules in shadow mode would have refused, among the latest ${page.data.length} allowed requests.`),
+      byRule.size ? table("Would-be refusals by rule", ["rule", "requests"], [...byRule].map(([rule, n]) => [h("code", {}, rule), fmt.num(n)])) : null,
+      table("Would-be refusals, newest first", ["time", "request", "application", "rule", "why"], rows.slice(0, 100),
+        "No shadow-mode rule would have refused any of these requests."));
   }
 
   function explainView(x) {
