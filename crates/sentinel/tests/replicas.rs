@@ -392,3 +392,54 @@ async fn count_records(store: &sentinel_store::Store, ids: &[String]) -> usize {
     }
     found
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn breakers_are_per_replica() {
+    // Decided in docs/deploy.md: a breaker opens from the failures its own
+    // replica saw. Replica A sees the upstream fail until its breaker opens;
+    // replica B has seen nothing and still tries the upstream.
+    let redis = Some((REDIS.to_owned(), unique_redis_prefix("breakers")));
+    let mut app = TestApp::start_with(Backend::Postgres, redis).await;
+    app.create_env("prod", &[]).await;
+    app.create_app("prod", "checkout").await;
+    app.set_secret("prod", "upstream-key", UPSTREAM_SECRET)
+        .await;
+    let doc = document(&app, "  environment:\n    mode: enforce\n").replace(
+        "    targets: [{ provider: upstream, model: up-model }]\n",
+        "    targets: [{ provider: upstream, model: up-model }]\n    retry: { max_attempts: 1 }\n    circuit_breaker: { failure_ratio: 0.5, min_requests: 2, window_s: 60, open_s: 600 }\n",
+    );
+    app.apply_config("prod", &doc).await;
+    let (key, _) = app.create_key("prod", "checkout").await;
+    wait_until_served(&app, &app.gateway, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let replica = app.replica(dir.path()).await;
+    let b = gateway_url(&replica);
+    wait_until_served(&app, &b, &key).await;
+
+    app.upstream
+        .set_behavior(sentinel_testkit::openai_mock::Behavior::Fail(500));
+    let body = hello("gpt-test");
+    let mut opened = false;
+    for _ in 0..20 {
+        let (_, answer, _) = chat_at(&app, &app.gateway, &key, &body).await;
+        if answer["error"]["code"] == "no_healthy_route" {
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "replica A's breaker never opened");
+    let calls = app.upstream.calls().len();
+    let (status, answer, _) = chat_at(&app, &b, &key, &body).await;
+    assert_ne!(
+        answer["error"]["code"], "no_healthy_route",
+        "B's breaker is its own: {answer}"
+    );
+    assert!(status.is_server_error(), "{status} {answer}");
+    assert_eq!(
+        app.upstream.calls().len(),
+        calls + 1,
+        "B still called the upstream"
+    );
+    replica.stop().await.unwrap();
+    app.stop().await;
+}
