@@ -101,16 +101,6 @@ impl Store {
                      SELECT id FROM request_bodies
                      WHERE org_id = $1 AND env_id = $2 AND time < $3
                      ORDER BY time LIMIT $4)";
-        let deleted = with_pool!(self, |pool| {
-            sqlx::query(sql)
-                .bind(org_id)
-                .bind(env_id)
-                .bind(before)
-                .bind(i64::from(limit))
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(deleted)
+        self.delete_batch(sql, org_id, env_id, before, limit).await
     }
 }

@@ -232,6 +232,19 @@ impl Store {
                      SELECT id FROM request_records
                      WHERE org_id = $1 AND env_id = $2 AND time < $3
                      ORDER BY id LIMIT $4)";
+        self.delete_batch(sql, org_id, env_id, before, limit).await
+    }
+
+    /// Runs one batched prune `sql` that takes (organization, environment,
+    /// before, limit) as `$1`..`$4`; returns how many rows went.
+    pub(crate) async fn delete_batch(
+        &self,
+        sql: &'static str,
+        org_id: &str,
+        env_id: &str,
+        before: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
         let deleted = with_pool!(self, |pool| {
             sqlx::query(sql)
                 .bind(org_id)
