@@ -18,6 +18,7 @@ pub mod price;
 pub mod probe;
 pub mod record;
 pub mod retry;
+pub mod verify;
 
 pub use alert::{AlertEvent, AlertState, Delivery};
 pub use change::{ChangeKind, ChangeRequest, ChangeStatus};
@@ -27,6 +28,7 @@ pub use key::{ClientKey, KeyDigest, KeyParseError};
 pub use name::{Name, NameError};
 pub use price::{Price, PriceSource, cost_micros};
 pub use probe::ProviderProbe;
+pub use verify::{VerifyRun, VerifyStep, VerifyStepKind};
 pub use record::{
     AttemptRecord, BODY_CAP, BodyMode, PolicyFinding, PolicyOutcome, RecordBodies, RedactionCount,
     RequestRecord,
