@@ -38,6 +38,7 @@ mod policy;
 mod providers;
 mod requests;
 mod retention;
+mod review;
 mod secrets;
 mod session;
 mod stats;
@@ -93,6 +94,9 @@ pub struct ConsoleDeps {
     /// The console's own docs (`/console/docs`) unless the deployment
     /// publishes them elsewhere (server config `docs_base_url`).
     pub docs_base_url: String,
+    /// What the readiness review knows about this process (store, master
+    /// key origin, telemetry, TLS).
+    pub server_facts: sentinel_review::ServerFacts,
 }
 
 /// What `providers test` needs from the gateway: the (provider, upstream
@@ -212,6 +216,7 @@ routes! {
     get "/api/v1/environments/{env}/alerts/history" => alerts::history;
     get "/api/v1/environments/{env}/stats" => stats::show;
     get "/api/v1/environments/{env}/retention" => retention::show;
+    get "/api/v1/environments/{env}/review" => review::show;
     get "/api/v1/requests" => requests::search;
     get "/api/v1/requests/{id}" => requests::show;
     get "/api/v1/requests/{id}/body" => requests::body;

@@ -380,6 +380,13 @@ fn operations() -> Vec<Op> {
         ),
         op(
             "get",
+            "/api/v1/environments/{env}/review",
+            "The production readiness review: the review questions and the rollout checklist, each item pass, fail or unknown with evidence and fix (?staging=NAME: whose evidence counts too). Schema: docs/schemas/review.schema.json",
+            "200",
+            r("Review"),
+        ),
+        op(
+            "get",
             "/api/v1/requests",
             "Search request records, newest first",
             "200",
@@ -900,6 +907,10 @@ fn retention_schemas(schemas: &mut Value) {
         "overlap_s": { "type": "integer", "minimum": 0 },
         "overlap_minutes": { "type": "integer", "minimum": 0 } } });
     schemas["RotatedKey"] = json!({ "allOf": [r("CreatedKey"), { "type": "object", "required": ["replaces"], "properties": { "replaces": r("Key") } }] });
+    schemas["Review"] = json!({ "type": "object", "description": "See docs/schemas/review.schema.json for the full schema",
+        "required": ["schema", "organization", "environment", "generated_at", "ready", "summary", "questions", "checklist"],
+        "properties": { "schema": { "type": "string" }, "environment": { "type": "string" }, "ready": { "type": "boolean" },
+            "questions": { "type": "array", "items": { "type": "object" } }, "checklist": { "type": "array", "items": { "type": "object" } } } });
     schemas["RequestBodies"] = json!({ "type": "object", "required": ["mode", "request_truncated", "response_truncated"], "properties": {
         "mode": { "type": "string", "enum": ["redacted", "full"] },
         "request": { "type": ["string", "null"], "description": "The body the client sent (never its headers), cut at 256 KiB" },

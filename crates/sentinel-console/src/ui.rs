@@ -70,6 +70,7 @@ pub(crate) const DOCS: &[(&str, &str)] = &[
         include_str!("../../../docs/observability.md"),
     ),
     ("traces", include_str!("../../../docs/traces.md")),
+    ("review", include_str!("../../../docs/review.md")),
 ];
 
 /// The console's routes, merged beside the admin API.

@@ -541,6 +541,54 @@
           h("code.details", {}, JSON.stringify(e.details))]), "No audit event matches."));
   };
 
+  // ---- Readiness review --------------------------------------------------------
+
+  /// One judged item: status badge, title, evidence lines, the fix.
+  function reviewItem(item) {
+    return h(`li.review-item.${item.status}`, { "data-item": item.id },
+      h(`span.badge.r-${item.status}`, {}, item.status),
+      " ", h("strong", {}, item.title),
+      item.required ? null : h("span.muted", {}, " (informational)"),
+      " ", h("code.muted", {}, item.id),
+      h("ul.evidence", {}, item.evidence.map((e) => h("li", {}, e))),
+      item.fix ? h("p.fix", {}, h("strong", {}, "Fix: "), item.fix) : null);
+  }
+
+  P.review = async function (target, _arg, query) {
+    if (needEnv(target)) return;
+    const staging = query.get("staging");
+    const review = await api("GET", envPath(`/review${staging ? `?staging=${encodeURIComponent(staging)}` : ""}`));
+    const s = review.summary;
+    const verdict = h(`p.verdict.${review.ready ? "ready" : "not-ready"}`, { role: "status" },
+      h("strong", {}, review.ready ? "Ready" : "Not ready"),
+      `: ${s.pass} passed, ${s.fail} failed (${s.required_failed} required), ${s.unknown} unknown. `,
+      `Configuration revision ${review.config_revision ?? "none"}, judged ${fmt.time(review.generated_at)}.`);
+    const actions = h("div.actions", {});
+    const out = h("div", { role: "status" });
+    if (canWrite() && await hasRoute("POST", "/api/v1/environments/{env}/verify")) {
+      actions.append(h("button", { type: "button", id: "run-verify", onclick: async (e) => {
+        e.target.disabled = true;
+        const run = await attempt(out, () => api("POST", envPath("/verify")));
+        e.target.disabled = false;
+        if (run) {
+          toast(run.ok ? "Verify passed" : "Verify found failures");
+          Sentinel.route();
+        }
+      } }, "Run verify"));
+    }
+    target.append(h("h1", {}, `Readiness review · ${env()}`),
+      h("p.muted", {}, "Judged from live state: the questions a production review must answer and the rollout checklist. ",
+        h("code", {}, `sentinel review --env ${env()}`), " prints the same and exits 1 when a required item fails. ",
+        h("a", { href: `${Sentinel.docsBase}/review` }, "What each item checks")),
+      verdict, actions, out,
+      ...review.questions.map((q) => h("section.review", { "data-question": q.id },
+        h("h2", {}, h(`span.badge.r-${q.status}`, {}, q.status), " ", q.question),
+        h("ul.review-items", {}, q.items.map(reviewItem)))),
+      h("section.review", { "data-question": "checklist" },
+        h("h2", {}, "Rollout checklist"),
+        h("ul.review-items", {}, review.checklist.map(reviewItem))));
+  };
+
   // ---- Settings ----------------------------------------------------------------
 
   P.settings = async function (target) {
@@ -565,7 +613,8 @@
       h("p", {}, retention.requests_days
         ? `Request records are kept ${retention.requests_days} days (config revision ${retention.revision}, `
         : `Request records are kept forever (no retention in revision ${retention.revision}; `,
-        h("code", {}, "retention.requests_days"), "). Audit events are kept forever; bodies are never stored."),
+        h("code", {}, "retention.requests_days"), "). Audit events and stored bodies follow ",
+        h("code", {}, "retention.audit_days"), " and ", h("code", {}, "retention.bodies"), " of the configuration."),
       h("h2", {}, "Exports"),
       h("p.muted", {}, "Downloads stream from the admin API and are audited."),
       h("form.inline", { onsubmit: (e) => e.preventDefault() }, field("Since", since), field("Until", until), field("Format", format)),

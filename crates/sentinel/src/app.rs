@@ -99,6 +99,32 @@ async fn counters(server: &ServerConfig) -> anyhow::Result<Arc<dyn Counters>> {
     Ok(Arc::new(redis))
 }
 
+/// What the readiness review may say about this process. Paths only,
+/// never key material.
+fn server_facts(
+    store: &Store,
+    server: &ServerConfig,
+    master_key: &KeySource,
+) -> sentinel_review::ServerFacts {
+    use sentinel_review::MasterKeyOrigin;
+    sentinel_review::ServerFacts {
+        store_backend: store.backend_name().to_owned(),
+        master_key: match master_key {
+            KeySource::Environment => MasterKeyOrigin::Environment,
+            KeySource::File(path) => MasterKeyOrigin::File {
+                path: path.display().to_string(),
+            },
+            KeySource::Generated(path) => MasterKeyOrigin::Generated {
+                path: path.display().to_string(),
+            },
+        },
+        otlp_traces: server.otlp_endpoint.is_some(),
+        redis_counters: server.redis.is_some(),
+        gateway_tls: !server.gateway_tls.is_empty(),
+        console_tls: !server.console_tls.is_empty(),
+    }
+}
+
 /// Starts Sentinel: store, bootstrap, snapshot, writer, both listeners.
 pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
     let server = &options.server;
@@ -274,6 +300,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
             }),
         },
         docs_base_url: server.docs_base_url.clone(),
+        server_facts: server_facts(&store, server, &master_key_source),
     });
 
     let limits = ListenerLimits {

@@ -66,6 +66,7 @@ fn need(method: &str, route: &str) -> Need {
         | ("get", "/api/v1/environments/{env}/providers/tests")
         | ("get", "/api/v1/environments/{env}/stats")
         | ("get", "/api/v1/environments/{env}/retention")
+        | ("get", "/api/v1/environments/{env}/review")
         | ("get", "/api/v1/requests/{id}/body")
         | ("get", "/api/v1/requests/{id}") => Env(Read),
         ("post", "/api/v1/environments/{env}/changes/{id}/approve")
@@ -395,6 +396,7 @@ async fn provider_health_shows_readable_environments_only(h: &Harness) {
         metrics: std::sync::Arc::new(String::new),
         provider_tests: sentinel_console::ProviderTests::unavailable("not in this test"),
         docs_base_url: sentinel_console::DEFAULT_DOCS_BASE_URL.to_owned(),
+        server_facts: sentinel_review::ServerFacts::unknown("test"),
     });
     let dev_auditor = operator_with(
         h,

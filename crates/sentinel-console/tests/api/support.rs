@@ -122,6 +122,7 @@ impl Harness {
                 "no gateway in console tests",
             ),
             docs_base_url: sentinel_console::DEFAULT_DOCS_BASE_URL.to_owned(),
+            server_facts: sentinel_review::ServerFacts::unknown("test"),
         });
         Self {
             store,

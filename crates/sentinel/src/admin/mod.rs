@@ -1,5 +1,5 @@
 //! Admin commands: `sentinel env|apps|keys|secrets|config|changes|promote|policy|requests|
-//! audit|alerts|orgs|operators|whoami`. Each talks to the console's admin API, so every change
+//! audit|alerts|orgs|operators|review|whoami`. Each talks to the console's admin API, so every change
 //! is authenticated and audited exactly as it is from any other client.
 //!
 //! Output is a human-readable table by default and the server's JSON with
@@ -21,6 +21,7 @@ mod orgs;
 mod policy;
 mod providers;
 mod requests;
+mod review;
 mod secrets;
 mod simulate;
 mod table;
@@ -173,6 +174,25 @@ pub enum Command {
         #[command(subcommand)]
         command: operators::Command,
     },
+    /// The production readiness review of an environment: the review's
+    /// questions and the rollout checklist, each item pass, fail or
+    /// unknown with evidence and a fix. Exits 1 when a required item fails.
+    Review {
+        #[command(flatten)]
+        conn: Conn,
+        /// The environment to review.
+        #[arg(long)]
+        env: String,
+        /// text (default), md or json (also --json).
+        #[arg(long, value_enum, default_value = "text")]
+        format: review::Format,
+        /// The environment whose evidence counts too (default: staging).
+        #[arg(long)]
+        staging: Option<String>,
+        /// Exit 1 also when a required item is unknown.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Show the operator the token belongs to.
     Whoami {
         #[command(flatten)]
@@ -229,6 +249,24 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Providers { conn, command } => {
             providers::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Review {
+            conn,
+            env,
+            format,
+            staging,
+            strict,
+        } => {
+            let format = if conn.json {
+                review::Format::Json
+            } else {
+                format
+            };
+            let client = Client::new(&conn)?;
+            let (output, refusal) =
+                review::run(&client, &env, staging.as_deref(), format, strict).await?;
+            print!("{output}");
+            return refusal.map_or(Ok(()), |why| Err(anyhow::anyhow!(why)));
         }
         Command::Whoami { conn } => {
             let value = Client::new(&conn)?.get(&["whoami"], &[]).await?;
