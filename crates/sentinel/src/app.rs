@@ -273,6 +273,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
                 Box::pin(async move { gateway.test_providers(&env_id, provider.as_deref()).await })
             }),
         },
+        verify: crate::verify::verify_gateway(&gateway),
         docs_base_url: server.docs_base_url.clone(),
     });
 
