@@ -1,5 +1,5 @@
 //! Admin commands: `sentinel env|apps|keys|secrets|config|changes|promote|policy|requests|
-//! audit|alerts|orgs|operators|whoami`. Each talks to the console's admin API, so every change
+//! audit|alerts|orgs|operators|verify|whoami`. Each talks to the console's admin API, so every change
 //! is authenticated and audited exactly as it is from any other client.
 //!
 //! Output is a human-readable table by default and the server's JSON with
@@ -24,6 +24,7 @@ mod requests;
 mod secrets;
 mod simulate;
 mod table;
+mod verify;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -173,6 +174,15 @@ pub enum Command {
         #[command(subcommand)]
         command: operators::Command,
     },
+    /// Prove an environment's request and operator flows end to end with
+    /// a short-lived key (revoked at the end); exits non-zero when a step
+    /// failed. --latest prints the stored latest run.
+    Verify {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        args: verify::VerifyArgs,
+    },
     /// Show the operator the token belongs to.
     Whoami {
         #[command(flatten)]
@@ -229,6 +239,15 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Providers { conn, command } => {
             providers::run(&Client::new(&conn)?, command, conn.json).await?
+        }
+        Command::Verify { conn, args } => {
+            let env = args.env.clone();
+            let (output, ok) = verify::run(&Client::new(&conn)?, args, conn.json).await?;
+            print!("{output}");
+            if !ok {
+                anyhow::bail!("verification of {env} failed (see the steps marked FAIL)");
+            }
+            String::new()
         }
         Command::Whoami { conn } => {
             let value = Client::new(&conn)?.get(&["whoami"], &[]).await?;
