@@ -479,12 +479,11 @@ impl Verifier {
             );
         }
         for probe in probes {
-            let status = probe
-                .status
-                .map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
-            let detail = match &probe.error {
-                Some(error) => format!("{status}: {error}"),
-                None => format!("{status} in {} ms", probe.latency_ms),
+            // A failure's error names its status (or that there was no answer).
+            let detail = match (&probe.error, probe.status) {
+                (Some(error), _) => error.clone(),
+                (None, Some(status)) => format!("HTTP {status} in {} ms", probe.latency_ms),
+                (None, None) => format!("answered in {} ms", probe.latency_ms),
             };
             self.steps.push(VerifyStep {
                 kind: VerifyStepKind::ProviderTest,
