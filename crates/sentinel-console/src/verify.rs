@@ -209,15 +209,24 @@ impl Verifier {
             .map_err(|e| self.store_failed(&e))?;
         let (app, created) = match existing {
             Some(app) => (app, false),
-            None => {
-                let app = self
+            None => match self
+                .deps
+                .store
+                .create_application(&self.org_id, &self.env.id, VERIFY_APP, &self.audit)
+                .await
+            {
+                Ok(app) => (app, true),
+                // Another run created it a moment ago.
+                Err(StoreError::Conflict { .. }) => self
                     .deps
                     .store
-                    .create_application(&self.org_id, &self.env.id, VERIFY_APP, &self.audit)
+                    .get_application_by_name(&self.org_id, &self.env.id, VERIFY_APP)
                     .await
-                    .map_err(|e| self.store_failed(&e))?;
-                (app, true)
-            }
+                    .map_err(|e| self.store_failed(&e))?
+                    .map(|app| (app, false))
+                    .ok_or_else(|| format!("application {VERIFY_APP} could not be created"))?,
+                Err(e) => return Err(self.store_failed(&e)),
+            },
         };
         let (stored, key) = self.issue(&app.id, "sentinel-verify run").await?;
         let waited = self.wait_key(&stored, KeyInSnapshot::Accepted).await?;

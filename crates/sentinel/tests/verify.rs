@@ -3,7 +3,8 @@
 //! second target, its record showing the forced attempt first), leaves no
 //! usable key behind, is kept (GET) and audited; an environment whose only
 //! provider is down fails the run with the failing steps named and still
-//! cleans up; a staged rollout does not stop verification; and no header an
+//! cleans up; a staged rollout does not stop verification (nor does a
+//! second run at the same time); and no header an
 //! outside client sends forces a fallback or skips the rollout gate. Through
 //! the admin API and the CLI, on SQLite and PostgreSQL.
 
@@ -328,8 +329,10 @@ async fn a_staged_rollout_does_not_stop_verification(backend: Backend) {
     app.create_app("canary", "checkout").await;
     let (refused, _) = app.create_key("canary", "checkout").await;
 
-    let run = verify(&app, "canary").await;
+    // Two runs at once (the first of each creates the application).
+    let (run, other) = tokio::join!(verify(&app, "canary"), verify(&app, "canary"));
     assert_eq!(run["ok"], true, "{:?}: {run}", failed(&run));
+    assert_eq!(other["ok"], true, "{:?}: {other}", failed(&other));
     verify_keys_are_revoked(&app, "canary").await;
 
     // An outside client's headers do not open the environment.
