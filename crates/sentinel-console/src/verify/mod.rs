@@ -26,17 +26,19 @@ use axum::{
     extract::{Path, State},
 };
 use sentinel_core::{
-    ApiKey, AttemptRecord, ClientKey, Environment, Permission, VerifyRun, VerifyStep,
-    VerifyStepKind,
+    ApiKey, ClientKey, Environment, Permission, VerifyRun, VerifyStep, VerifyStepKind,
 };
 use sentinel_store::{AuditContext, NewKey, StoreError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use self::detail::{answered, fell_back, path, refusal};
 use crate::{
     ConsoleDeps, GatewayAnswer, GatewayCall, KeyInSnapshot, ServedPlans, auth::Caller,
     clock::now_ms, environments, error::ApiError,
 };
+
+mod detail;
 
 /// The application the run's keys belong to.
 pub(crate) const VERIFY_APP: &str = "sentinel-verify";
@@ -667,163 +669,6 @@ fn chat(model: &str) -> Value {
     })
 }
 
-/// A request step: a 2xx answer, and which target gave it.
-fn answered(answer: &GatewayAnswer) -> Outcome {
-    if (200..300).contains(&answer.status) {
-        Ok(format!(
-            "answered {}; {}",
-            answer.status,
-            path(&answer.attempts)
-        ))
-    } else {
-        Err(refusal(answer))
-    }
-}
-
-/// A fallback step: a 2xx answer given by a later target than the one
-/// made to fail.
-fn fell_back(answer: &GatewayAnswer) -> Outcome {
-    let path = path(&answer.attempts);
-    if !(200..300).contains(&answer.status) {
-        return Err(refusal(answer));
-    }
-    let forced_first = answer
-        .attempts
-        .first()
-        .is_some_and(|a| a.outcome == "forced_failure");
-    let later_answered = answer
-        .attempts
-        .iter()
-        .skip(1)
-        .any(|a| a.outcome == "ok" && !same_target(a, &answer.attempts[0]));
-    if forced_first && later_answered {
-        Ok(format!("answered {} by a fallback; {path}", answer.status))
-    } else {
-        Err(format!(
-            "answered {}, but not by a fallback target; {path}",
-            answer.status
-        ))
-    }
-}
-
-fn same_target(a: &AttemptRecord, b: &AttemptRecord) -> bool {
-    a.provider == b.provider && a.upstream_model == b.upstream_model
-}
-
-/// An error answer: status, code and message (the gateway's words for
-/// clients, which carry no secret), and the attempts.
-fn refusal(answer: &GatewayAnswer) -> String {
-    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-    let error = &body["error"];
-    let code = error["code"]
-        .as_str()
-        .map(|code| format!(" {code}"))
-        .unwrap_or_default();
-    let message = error["message"]
-        .as_str()
-        .map(|message| format!(": {message}"))
-        .unwrap_or_default();
-    let attempts = if answer.attempts.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", path(&answer.attempts))
-    };
-    format!("HTTP {}{code}{message}{attempts}", answer.status)
-}
-
-/// The attempts of a request, e.g. `openai-main/gpt-4o-mini failed
-/// (forced) -> backup/llama ok 200`.
-fn path(attempts: &[AttemptRecord]) -> String {
-    if attempts.is_empty() {
-        return "no attempt".into();
-    }
-    attempts
-        .iter()
-        .map(|a| {
-            let target = format!("{}/{}", a.provider, a.upstream_model);
-            match (a.outcome.as_str(), a.status) {
-                ("forced_failure", _) => format!("{target} failed (forced)"),
-                ("circuit_open" | "unservable", _) => {
-                    format!("{target} skipped ({})", a.outcome)
-                }
-                (outcome, Some(status)) => format!("{target} {outcome} {status}"),
-                (outcome, None) => format!("{target} {outcome}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" -> ")
-}
-
 fn millis(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attempt(provider: &str, outcome: &str, status: Option<u16>) -> AttemptRecord {
-        AttemptRecord {
-            provider: provider.into(),
-            upstream_model: "m".into(),
-            outcome: outcome.into(),
-            status,
-            ..AttemptRecord::default()
-        }
-    }
-
-    #[test]
-    fn paths_name_each_attempt() {
-        let attempts = [
-            attempt("a", "forced_failure", None),
-            attempt("b", "server_error", Some(500)),
-            attempt("c", "ok", Some(200)),
-        ];
-        assert_eq!(
-            path(&attempts),
-            "a/m failed (forced) -> b/m server_error 500 -> c/m ok 200"
-        );
-        assert_eq!(path(&[]), "no attempt");
-    }
-
-    #[test]
-    fn a_fallback_needs_a_later_target_to_answer() {
-        let answer = |status, attempts: Vec<AttemptRecord>| GatewayAnswer {
-            status,
-            attempts,
-            ..GatewayAnswer::default()
-        };
-        assert!(
-            fell_back(&answer(
-                200,
-                vec![
-                    attempt("a", "forced_failure", None),
-                    attempt("b", "ok", Some(200))
-                ]
-            ))
-            .is_ok()
-        );
-        // The forced target answering itself (a one-target plan) is no fallback.
-        assert!(
-            fell_back(&answer(
-                200,
-                vec![
-                    attempt("a", "forced_failure", None),
-                    attempt("a", "ok", Some(200))
-                ]
-            ))
-            .is_err()
-        );
-        assert!(fell_back(&answer(200, vec![attempt("b", "ok", Some(200))])).is_err());
-        let refused = GatewayAnswer {
-            status: 502,
-            body: br#"{"error":{"code":"upstream_error","message":"provider b failed"}}"#.to_vec(),
-            attempts: vec![attempt("a", "forced_failure", None)],
-            ..GatewayAnswer::default()
-        };
-        assert_eq!(
-            fell_back(&refused).unwrap_err(),
-            "HTTP 502 upstream_error: provider b failed; a/m failed (forced)"
-        );
-    }
 }
