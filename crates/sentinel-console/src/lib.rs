@@ -43,6 +43,7 @@ mod secrets;
 mod session;
 mod stats;
 mod ui;
+mod verify;
 
 use std::sync::Arc;
 
@@ -90,6 +91,8 @@ pub struct ConsoleDeps {
     pub metrics: MetricsText,
     /// The gateway's provider connectivity tests.
     pub provider_tests: ProviderTests,
+    /// The gateway, as `sentinel verify` drives it in-process.
+    pub verify: VerifyGateway,
     /// Where error codes shown by the console link to: `{docs_base_url}/errors#{code}`.
     /// The console's own docs (`/console/docs`) unless the deployment
     /// publishes them elsewhere (server config `docs_base_url`).
@@ -124,6 +127,93 @@ impl ProviderTests {
         Self {
             targets: Arc::new(move |_| Err(why.to_owned())),
             run: Arc::new(move |_, _| Box::pin(async move { Err(why.to_owned()) })),
+        }
+    }
+}
+
+/// What `sentinel verify` needs from the gateway of this process: the
+/// environment's route plans as the gateway serves them, whether its
+/// snapshot accepts a key yet, and one request sent through the gateway's
+/// own router in-process (never over the network: TLS may be on, and the
+/// in-process markers must not be reachable from outside).
+#[derive(Clone)]
+pub struct VerifyGateway {
+    pub plans: GatewayPlans,
+    pub key: KeyCheck,
+    pub send: SendThrough,
+}
+
+/// The data-plane hosts and route plans of an environment (by id).
+pub type GatewayPlans = Arc<dyn Fn(&str) -> Result<ServedPlans, String> + Send + Sync>;
+
+/// Whether the gateway's snapshot accepts the key with this id.
+pub type KeyCheck = Arc<dyn Fn(&str) -> KeyInSnapshot + Send + Sync>;
+
+/// Sends one request through the gateway's router (the error: it could
+/// not be sent at all).
+pub type SendThrough =
+    Arc<dyn Fn(GatewayCall) -> BoxFuture<'static, Result<GatewayAnswer, String>> + Send + Sync>;
+
+/// An environment as the gateway serves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServedPlans {
+    /// The data-plane hosts bound to the environment, sorted (may be empty).
+    pub hosts: Vec<String>,
+    /// Each route plan, by name.
+    pub plans: Vec<ServedPlan>,
+}
+
+/// One route plan as the gateway serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedPlan {
+    pub plan: String,
+    /// The first (by name) of the model names it serves.
+    pub model: String,
+    /// (provider, upstream model) of each target, in the plan's order.
+    pub targets: Vec<(String, String)>,
+}
+
+/// What the gateway's snapshot knows of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyInSnapshot {
+    /// Not loaded (yet).
+    Unknown,
+    Accepted,
+    /// Revoked or expired.
+    Refused,
+}
+
+/// One request `sentinel verify` sends through the gateway: `POST
+/// /v1/chat/completions` with `body`, or `GET /v1/models` without.
+#[derive(Clone)]
+pub struct GatewayCall {
+    /// The `Host` header: one of the environment's data-plane hosts.
+    pub host: Option<String>,
+    /// The client key, sent as `Authorization: Bearer`. Never logged.
+    pub key: sentinel_core::ClientKey,
+    pub body: Option<serde_json::Value>,
+    /// Dispatch treats the plan's first target as failed and falls back.
+    pub force_fallback: bool,
+}
+
+/// The gateway's answer to a [`GatewayCall`].
+#[derive(Debug, Clone, Default)]
+pub struct GatewayAnswer {
+    pub status: u16,
+    /// `x-sentinel-request-id`.
+    pub request_id: Option<String>,
+    pub body: Vec<u8>,
+    /// The request's attempts, as its record has them.
+    pub attempts: Vec<sentinel_core::AttemptRecord>,
+}
+
+impl VerifyGateway {
+    /// A gateway that is not there (`why`): every run fails at setup.
+    pub fn unavailable(why: &'static str) -> Self {
+        Self {
+            plans: Arc::new(move |_| Err(why.to_owned())),
+            key: Arc::new(|_| KeyInSnapshot::Unknown),
+            send: Arc::new(move |_| Box::pin(async move { Err(why.to_owned()) })),
         }
     }
 }
@@ -227,6 +317,8 @@ routes! {
     get "/api/v1/providers/health" => providers::health;
     post "/api/v1/environments/{env}/providers/test" => providers::test;
     get "/api/v1/environments/{env}/providers/tests" => providers::tests;
+    post "/api/v1/environments/{env}/verify" => verify::run;
+    get "/api/v1/environments/{env}/verify" => verify::latest;
 }
 
 /// The console router. The caller serves it and may insert

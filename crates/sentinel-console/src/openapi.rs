@@ -441,6 +441,20 @@ fn operations() -> Vec<Op> {
                 "targets": { "type": "array", "items": { "type": "object", "properties": { "provider": { "type": "string" }, "model": { "type": "string" } } } } } }),
         ),
         op(
+            "post",
+            "/api/v1/environments/{env}/verify",
+            "sentinel verify: prove the environment's request flow (one request per route plan, a forced fallback per plan with several targets) and operator flow (key create, rotate, revoke; provider tests; a request looked up) end to end with a short-lived key of application sentinel-verify, revoked at the end; the run is stored and audited (environment.verify). 200 even when steps fail: ok says",
+            "200",
+            r("VerifyRun"),
+        ),
+        op(
+            "get",
+            "/api/v1/environments/{env}/verify",
+            "The environment's latest sentinel verify run (404 when it has none)",
+            "200",
+            r("VerifyRun"),
+        ),
+        op(
             "get",
             "/api/v1/providers/health",
             "Circuit-breaker state and recent errors of every provider endpoint (this replica)",
@@ -894,7 +908,7 @@ fn access_schemas(schemas: &mut Value) {
     schemas["CreatedOperator"] = json!({ "allOf": [r("Operator"), { "type": "object", "required": ["token"], "properties": { "token": { "type": "string", "description": "Shown once" } } }] });
 }
 
-/// Key rotation, stored bodies and provider tests.
+/// Key rotation, stored bodies, provider tests and verification runs.
 fn retention_schemas(schemas: &mut Value) {
     let ts = json!({ "type": "integer", "description": "Unix milliseconds" });
     schemas["ProviderTest"] = json!({ "type": "object", "required": ["provider", "model", "ok", "latency_ms", "time"], "properties": {
@@ -903,6 +917,17 @@ fn retention_schemas(schemas: &mut Value) {
         "latency_ms": { "type": "integer" },
         "error": { "type": ["string", "null"], "description": "A status or error class; never the upstream's body" },
         "time": ts } });
+    schemas["VerifyRun"] = json!({ "type": "object", "required": ["id", "env_id", "actor", "started_at", "duration_ms", "ok", "steps"], "properties": {
+        "id": { "type": "string" }, "env_id": { "type": "string" },
+        "actor": { "type": "string", "description": "The operator who started the run" },
+        "started_at": ts, "duration_ms": { "type": "integer" },
+        "ok": { "type": "boolean", "description": "Every step passed" },
+        "steps": { "type": "array", "items": r("VerifyStep") } } });
+    schemas["VerifyStep"] = json!({ "type": "object", "required": ["kind", "name", "ok", "duration_ms", "detail"], "properties": {
+        "kind": { "type": "string", "enum": ["setup", "request", "fallback", "key_create", "key_rotate", "key_revoke", "provider_test", "request_lookup", "cleanup"] },
+        "name": { "type": "string" }, "ok": { "type": "boolean" }, "duration_ms": { "type": "integer" },
+        "detail": { "type": "string", "description": "What happened; key ids and prefixes only, never a key" },
+        "request_id": { "type": "string", "description": "The gateway request the step made, when it made one" } } });
     schemas["RotateKey"] = json!({ "type": "object", "additionalProperties": false, "description": "Exactly one of overlap_s and overlap_minutes (0 to 30 days)", "properties": {
         "overlap_s": { "type": "integer", "minimum": 0 },
         "overlap_minutes": { "type": "integer", "minimum": 0 } } });

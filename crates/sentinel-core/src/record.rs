@@ -235,7 +235,9 @@ pub struct AttemptRecord {
     pub upstream_model: String,
     pub status: Option<u16>,
     /// `ok`, `rate_limited`, `server_error`, `client_error`, `timeout`,
-    /// `connect_error`, `protocol_error`, `circuit_open` (skipped, not sent).
+    /// `connect_error`, `protocol_error`, `circuit_open` (skipped, not sent),
+    /// `unservable` (skipped, not sent), `forced_failure` (`sentinel
+    /// verify` failed it on purpose, not sent).
     pub outcome: String,
     /// When the attempt started, in ms after the request arrived.
     #[serde(default)]

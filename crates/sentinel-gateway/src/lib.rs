@@ -22,6 +22,7 @@ mod retention;
 pub use retention::Pruned;
 pub mod snapshot;
 mod sse;
+mod verify;
 
 use std::{
     net::SocketAddr,
@@ -51,6 +52,7 @@ pub use policy_stats::PolicyStats;
 pub use record::{RecordSink, writer as record_writer};
 pub use reload::ReloadOutcome;
 pub use snapshot::{BuildDeps, Snapshot};
+pub use verify::{ForceFallback, PlanTargets, Verification, VerifiedAttempts};
 
 /// Data-plane settings.
 #[derive(Debug, Clone)]

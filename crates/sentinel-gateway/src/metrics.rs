@@ -95,7 +95,7 @@ impl Metrics {
             );
             describe_counter!(
                 "sentinel_upstream_attempts_total",
-                "Upstream attempts by outcome (ok, rate_limited, server_error, client_error, timeout, connect_error, protocol_error, circuit_open, unservable)"
+                "Upstream attempts by outcome (ok, rate_limited, server_error, client_error, timeout, connect_error, protocol_error, circuit_open, unservable, forced_failure)"
             );
             describe_counter!(
                 "sentinel_retries_total",
@@ -226,7 +226,8 @@ fn observe(record: &RequestRecord) {
     for attempt in &record.attempts {
         let outcome = match attempt.outcome.as_str() {
             o @ ("ok" | "rate_limited" | "server_error" | "client_error" | "timeout"
-            | "connect_error" | "protocol_error" | "circuit_open" | "unservable") => o.to_owned(),
+            | "connect_error" | "protocol_error" | "circuit_open" | "unservable"
+            | "forced_failure") => o.to_owned(),
             _ => "other".to_owned(),
         };
         counter!("sentinel_upstream_attempts_total",

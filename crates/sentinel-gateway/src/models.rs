@@ -21,13 +21,9 @@ pub(crate) async fn list(State(gw): State<Gateway>, request: Request) -> Respons
         );
         return pipeline::refuse(&gw, record, started, &error);
     };
-    let principal = match pipeline::identify::identify(
-        &snapshot,
-        request.headers(),
-        request.uri(),
-        record.time,
-        &mut record,
-    ) {
+    let (parts, _) = request.into_parts();
+    let principal = match pipeline::identify::identify(&snapshot, &parts, record.time, &mut record)
+    {
         Ok(p) => p,
         Err(error) => return pipeline::refuse(&gw, record, started, &error),
     };

@@ -158,6 +158,18 @@ impl Snapshot {
         self.hosts.get(host).and_then(|id| self.envs.get(id))
     }
 
+    /// The data-plane hosts bound to environment `env_id`, sorted.
+    pub fn hosts_of(&self, env_id: &str) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|(_, id)| id.as_str() == env_id)
+            .map(|(host, _)| host.clone())
+            .collect();
+        hosts.sort();
+        hosts
+    }
+
     /// Every environment.
     pub fn envs(&self) -> impl Iterator<Item = &Arc<EnvRuntime>> {
         self.envs.values()

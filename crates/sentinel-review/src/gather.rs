@@ -114,7 +114,7 @@ pub async fn gather(
                 }
             }
         }
-        if let Some(run) = latest_verify_run_shim(store, org_id, &source.id).await? {
+        if let Some(run) = store.latest_verify_run(org_id, &source.id).await? {
             verify_runs.push((source.name.clone(), run));
         }
     }
@@ -217,13 +217,4 @@ async fn read_traffic(
     }
     traffic.applications = applications.into_iter().collect();
     Ok(traffic)
-}
-
-// MERGE-SHIM: replaced by Store::latest_verify_run when the verify branch lands.
-async fn latest_verify_run_shim(
-    _store: &Store,
-    _org_id: &str,
-    _env_id: &str,
-) -> Result<Option<sentinel_core::VerifyRun>, StoreError> {
-    Ok(None)
 }

@@ -1,7 +1,8 @@
 //! Sentinel's store: every durable fact — organizations, operators,
 //! environments, applications, keys, secrets, config revisions and change
 //! requests, the audit
-//! log, request records and alert states and events — in SQLite (the embedded default) or PostgreSQL,
+//! log, request records and alert states and events, provider test
+//! outcomes and `sentinel verify` runs — in SQLite (the embedded default) or PostgreSQL,
 //! behind one [`Store`].
 //!
 //! Invariants:
@@ -34,6 +35,7 @@ mod probe;
 mod record;
 mod secret;
 mod session;
+mod verify;
 
 pub use alert::{
     AlertEventFilter, AlertEventPage, MAX_WINDOW_RECORDS, Transition, TransitionOutcome,

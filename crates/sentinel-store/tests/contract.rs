@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use sentinel_core::{ApiKey, Grant, RequestRecord, Role};
+use sentinel_core::{ApiKey, Grant, RequestRecord, Role, VerifyRun, VerifyStep, VerifyStepKind};
 use sentinel_store::{
     AuditContext, AuditFilter, MasterKey, NewOperator, RecordFilter, SecretWrite, SecretWriteMode,
     Store, StoreError,
@@ -1243,6 +1243,92 @@ async fn change_requests_go_stale_and_stay_in_their_organization(f: Fixture) {
     assert!(s.verify_audit_chain(&org.id).await.unwrap().ok);
 }
 
+fn verify_run(id: &str, env_id: &str, started_at: i64, ok: bool) -> VerifyRun {
+    VerifyRun {
+        id: id.into(),
+        env_id: env_id.into(),
+        actor: "alice".into(),
+        started_at,
+        duration_ms: 1234,
+        ok,
+        steps: vec![
+            VerifyStep {
+                kind: VerifyStepKind::Fallback,
+                name: "fallback through route plan chat".into(),
+                ok,
+                duration_ms: 12,
+                detail: "a/m1 failed (forced) -> b/m2 ok 200".into(),
+                request_id: Some("req-1".into()),
+            },
+            VerifyStep {
+                kind: VerifyStepKind::Cleanup,
+                name: "cleanup".into(),
+                ok: true,
+                duration_ms: 3,
+                detail: "revoked 2 keys".into(),
+                request_id: None,
+            },
+        ],
+    }
+}
+
+/// Runs are kept; the latest of an environment is read back whole, and
+/// never another environment's or organization's.
+async fn verify_runs_keep_the_latest_per_environment(f: Fixture) {
+    let s = &f.store;
+    let org = s.ensure_org("default").await.unwrap();
+    let other_org = s.ensure_org("other").await.unwrap();
+    let staging = s
+        .create_environment(&org.id, "staging", false, &[], &ctx())
+        .await
+        .unwrap();
+    let prod = s
+        .create_environment(&org.id, "prod", false, &[], &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.latest_verify_run(&org.id, &staging.id).await.unwrap(),
+        None
+    );
+
+    let older = verify_run("run-1", &staging.id, 1_000, false);
+    let newer = verify_run("run-2", &staging.id, 2_000, true);
+    s.insert_verify_run(&org.id, &older, &ctx()).await.unwrap();
+    s.insert_verify_run(&org.id, &newer, &ctx()).await.unwrap();
+    assert_eq!(
+        s.latest_verify_run(&org.id, &staging.id).await.unwrap(),
+        Some(newer)
+    );
+    assert_eq!(s.latest_verify_run(&org.id, &prod.id).await.unwrap(), None);
+    assert_eq!(
+        s.latest_verify_run(&other_org.id, &staging.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Each run is audited, with its ok flag and the steps that failed.
+    let events = s
+        .list_audit(
+            &org.id,
+            AuditFilter {
+                action: Some("environment.verify".into()),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    let first = events.iter().find(|e| e.target == "verify/run-1").unwrap();
+    assert_eq!(first.details["ok"], false);
+    assert_eq!(
+        first.details["failed"],
+        serde_json::json!(["fallback through route plan chat"])
+    );
+    assert!(s.verify_audit_chain(&org.id).await.unwrap().ok);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1269,4 +1355,5 @@ on_both!(
     rotation_retires_the_previous_version,
     master_key_rotation_rewraps_and_resumes,
     change_requests_go_stale_and_stay_in_their_organization,
+    verify_runs_keep_the_latest_per_environment,
 );

@@ -130,7 +130,11 @@ pub fn record_to_spans(record: &RequestRecord) -> Vec<Value> {
             .iter()
             .enumerate()
             .filter(|(_, a)| {
-                a.status.is_some() || !matches!(a.outcome.as_str(), "circuit_open" | "unservable")
+                a.status.is_some()
+                    || !matches!(
+                        a.outcome.as_str(),
+                        "circuit_open" | "unservable" | "forced_failure"
+                    )
             })
             .map(|(i, attempt)| attempt_span(record, attempt, i, op, &trace_id, &server_id)),
     );

@@ -299,6 +299,7 @@ pub async fn start(options: AppOptions) -> anyhow::Result<Running> {
                 Box::pin(async move { gateway.test_providers(&env_id, provider.as_deref()).await })
             }),
         },
+        verify: crate::verify::verify_gateway(&gateway),
         docs_base_url: server.docs_base_url.clone(),
         server_facts: server_facts(&store, server, &master_key_source),
     });

@@ -8,3 +8,4 @@ pub mod jobs;
 mod master_key;
 pub mod rotate_master_key;
 pub mod serve;
+mod verify;

@@ -46,8 +46,12 @@ fn review_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
 }
 
 async fn review(app: &TestApp, env: &str) -> Value {
-    app.admin_ok(Method::GET, &format!("/api/v1/environments/{env}/review"), None)
-        .await
+    app.admin_ok(
+        Method::GET,
+        &format!("/api/v1/environments/{env}/review"),
+        None,
+    )
+    .await
 }
 
 fn item<'a>(review: &'a Value, id: &str) -> &'a Value {
@@ -70,8 +74,10 @@ async fn a_bare_environment_is_not_ready(backend: Backend) {
     app.create_env("staging", &["staging.gw.test"]).await;
     app.create_env("prod", &[]).await;
     // The same provider credential in both environments.
-    app.set_secret("staging", "upstream-key", UPSTREAM_SECRET).await;
-    app.set_secret("prod", "upstream-key", UPSTREAM_SECRET).await;
+    app.set_secret("staging", "upstream-key", UPSTREAM_SECRET)
+        .await;
+    app.set_secret("prod", "upstream-key", UPSTREAM_SECRET)
+        .await;
 
     let review = review(&app, "prod").await;
     assert_valid(&review);
@@ -91,13 +97,19 @@ async fn a_bare_environment_is_not_ready(backend: Backend) {
         "checklist.verify",
     ] {
         assert_eq!(status(&review, id), "fail", "{id}: {}", item(&review, id));
-        assert!(item(&review, id)["fix"].is_string(), "{id} says how to fix it");
+        assert!(
+            item(&review, id)["fix"].is_string(),
+            "{id} says how to fix it"
+        );
     }
     assert_eq!(status(&review, "triage.path"), "unknown");
     // The master key came from the environment (SENTINEL_MASTER_KEY).
     assert_eq!(status(&review, "ownership.master_key"), "pass");
     let shared = item(&review, "separation.credentials")["evidence"].to_string();
-    assert!(shared.contains("upstream-key") && shared.contains("staging"), "{shared}");
+    assert!(
+        shared.contains("upstream-key") && shared.contains("staging"),
+        "{shared}"
+    );
     assert!(!review.to_string().contains(UPSTREAM_SECRET));
 
     // The CLI gates: exit 1, the verdict on stdout, the reason on stderr.
@@ -105,7 +117,10 @@ async fn a_bare_environment_is_not_ready(backend: Backend) {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with("Readiness review of prod"), "{out}");
     assert!(out.contains("NOT READY") && out.contains("FAIL"), "{out}");
-    assert!(err.contains("prod is not ready") && err.contains("required"), "{err}");
+    assert!(
+        err.contains("prod is not ready") && err.contains("required"),
+        "{err}"
+    );
     let (code, out, _) = review_cli(&app, &["--env", "prod", "--format", "md"]);
     assert_eq!(code, 1);
     assert!(out.starts_with("# Readiness review: prod"), "{out}");
@@ -116,7 +131,11 @@ async fn a_bare_environment_is_not_ready(backend: Backend) {
 
     // A staging environment that does not exist is a clear 404.
     let (status, body) = app
-        .admin(Method::GET, "/api/v1/environments/prod/review?staging=nope", None)
+        .admin(
+            Method::GET,
+            "/api/v1/environments/prod/review?staging=nope",
+            None,
+        )
         .await;
     assert_eq!(status, 404, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("nope"));
@@ -168,7 +187,8 @@ async fn a_prepared_environment_is_ready(backend: Backend) {
     // Staging: where providers, workflows and policies are proven.
     app.create_env("staging", &["staging.gw.test"]).await;
     app.create_app("staging", "checkout").await;
-    app.set_secret("staging", "upstream-key", "sk-staging-only-value").await;
+    app.set_secret("staging", "upstream-key", "sk-staging-only-value")
+        .await;
     app.apply_config("staging", &document(&app, "")).await;
     let (key, key_id) = app.create_key("staging", "checkout").await;
     app.wait_for_model(&key, "gpt-test").await;
@@ -179,7 +199,11 @@ async fn a_prepared_environment_is_ready(backend: Backend) {
     )
     .await;
     let tests = app
-        .admin_ok(Method::POST, "/api/v1/environments/staging/providers/test", Some(json!({})))
+        .admin_ok(
+            Method::POST,
+            "/api/v1/environments/staging/providers/test",
+            Some(json!({})),
+        )
         .await;
     assert!(tests.to_string().contains("\"ok\":true"), "{tests}");
     // Test traffic the policy refuses, and some it allows.
@@ -190,7 +214,10 @@ async fn a_prepared_environment_is_ready(backend: Backend) {
         .unwrap();
     assert_eq!(refused.status(), 403);
     let allowed = app
-        .chat(Some(&key), json!({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}))
+        .chat(
+            Some(&key),
+            json!({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -205,8 +232,10 @@ async fn a_prepared_environment_is_ready(backend: Backend) {
     // Prod: its own credential and hosts, opened to one application first.
     app.create_env("prod", &["prod.gw.test"]).await;
     app.create_app("prod", "checkout").await;
-    app.set_secret("prod", "upstream-key", "sk-prod-only-value").await;
-    app.apply_config("prod", &document(&app, "rollout:\n  open_to: [checkout]\n")).await;
+    app.set_secret("prod", "upstream-key", "sk-prod-only-value")
+        .await;
+    app.apply_config("prod", &document(&app, "rollout:\n  open_to: [checkout]\n"))
+        .await;
     app.admin_ok(
         Method::PATCH,
         "/api/v1/environments/prod",
@@ -243,9 +272,15 @@ async fn a_prepared_environment_is_ready(backend: Backend) {
     }
     assert_eq!(review["ready"], true);
     let evidence = item(&review, "ownership.route_definitions")["evidence"].to_string();
-    assert!(evidence.contains("route plan chat: as defined by revision 1 by admin"), "{evidence}");
+    assert!(
+        evidence.contains("route plan chat: as defined by revision 1 by admin"),
+        "{evidence}"
+    );
     let evidence = item(&review, "checklist.provider_connectivity")["evidence"].to_string();
-    assert!(evidence.contains("upstream/up-backup: ok") && evidence.contains("in staging"), "{evidence}");
+    assert!(
+        evidence.contains("upstream/up-backup: ok") && evidence.contains("in staging"),
+        "{evidence}"
+    );
     assert!(!review.to_string().contains("sk-prod-only-value"));
 
     let (code, out, err) = review_cli(&app, &["--env", "prod"]);
@@ -258,4 +293,7 @@ async fn a_prepared_environment_is_ready(backend: Backend) {
     app.stop().await;
 }
 
-on_both_stores!(a_bare_environment_is_not_ready, a_prepared_environment_is_ready);
+on_both_stores!(
+    a_bare_environment_is_not_ready,
+    a_prepared_environment_is_ready
+);

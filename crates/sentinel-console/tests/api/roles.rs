@@ -64,6 +64,7 @@ fn need(method: &str, route: &str) -> Need {
         | ("get", "/api/v1/environments/{env}/changes")
         | ("get", "/api/v1/environments/{env}/changes/{id}")
         | ("get", "/api/v1/environments/{env}/providers/tests")
+        | ("get", "/api/v1/environments/{env}/verify")
         | ("get", "/api/v1/environments/{env}/stats")
         | ("get", "/api/v1/environments/{env}/retention")
         | ("get", "/api/v1/environments/{env}/review")
@@ -82,6 +83,7 @@ fn need(method: &str, route: &str) -> Need {
         | ("post", "/api/v1/environments/{env}/config/rollback")
         | ("post", "/api/v1/environments/{env}/keys/{id}/rotate")
         | ("post", "/api/v1/environments/{env}/providers/test")
+        | ("post", "/api/v1/environments/{env}/verify")
         | ("post", "/api/v1/environments/{env}/promotions") => Env(Write),
         ("get", "/api/v1/requests") => EnvOrOrg(Read),
         ("get", "/api/v1/audit" | "/api/v1/export/requests" | "/api/v1/export/audit") => {
@@ -177,6 +179,20 @@ async fn two_environments(h: &Harness) -> (Ids, Ids, String) {
         };
         h.store
             .insert_records(std::slice::from_ref(&record))
+            .await
+            .unwrap();
+        // A verification run, so reading the latest one finds it.
+        let run = sentinel_core::VerifyRun {
+            id: uuid::Uuid::now_v7().to_string(),
+            env_id: env_row.id.clone(),
+            actor: "alice".into(),
+            started_at: 1_700_000_000_000,
+            duration_ms: 1,
+            ok: false,
+            steps: Vec::new(),
+        };
+        h.store
+            .insert_verify_run(&h.org.id, &run, &system())
             .await
             .unwrap();
         out.push((env_row.id, key, record.id));
@@ -395,6 +411,7 @@ async fn provider_health_shows_readable_environments_only(h: &Harness) {
         explain: std::sync::Arc::new(|_, _, _, _| Box::pin(async { Err("none".to_owned()) })),
         metrics: std::sync::Arc::new(String::new),
         provider_tests: sentinel_console::ProviderTests::unavailable("not in this test"),
+        verify: sentinel_console::VerifyGateway::unavailable("not in this test"),
         docs_base_url: sentinel_console::DEFAULT_DOCS_BASE_URL.to_owned(),
         server_facts: sentinel_review::ServerFacts::unknown("test"),
     });

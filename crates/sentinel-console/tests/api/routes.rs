@@ -67,6 +67,7 @@ pub fn body(method: &str, route: &str, ids: &Ids) -> Option<Value> {
         ("post", "/api/v1/environments/{env}/keys/{id}/revoke") => return None,
         ("post", "/api/v1/environments/{env}/keys/{id}/rotate") => json!({"overlap_s": 60}),
         ("post", "/api/v1/environments/{env}/providers/test") => json!({}),
+        ("post", "/api/v1/environments/{env}/verify") => return None,
         ("put", "/api/v1/environments/{env}/secrets/{name}") => {
             json!({"value": format!("sk-probe-put-{}", ids.env)})
         }

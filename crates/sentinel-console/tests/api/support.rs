@@ -121,6 +121,7 @@ impl Harness {
             provider_tests: sentinel_console::ProviderTests::unavailable(
                 "no gateway in console tests",
             ),
+            verify: sentinel_console::VerifyGateway::unavailable("no gateway in console tests"),
             docs_base_url: sentinel_console::DEFAULT_DOCS_BASE_URL.to_owned(),
             server_facts: sentinel_review::ServerFacts::unknown("test"),
         });

@@ -156,13 +156,20 @@ fn now_ms() -> i64 {
     crate::unix_millis()
 }
 
+/// The error of a forced failure, as the record shows it.
+const FORCED: &str = "forced failure: sentinel verify failed this target on purpose to prove the fallback (not sent upstream)";
+
 /// Runs the attempt loop for one request. `request_for` prepares the
 /// upstream request for a target, or says why that target cannot take it.
+/// With `force_fallback` (`sentinel verify` only), the first target that
+/// could take the request counts as one failed attempt without being
+/// called or reported to its breaker, and dispatch falls back from it.
 pub(crate) async fn dispatch<'r>(
     route: &'r Route,
     request_for: impl Fn(&TargetRuntime) -> Result<UpstreamRequest, ProviderError>,
     record: &mut RequestRecord,
     started: Instant,
+    force_fallback: bool,
 ) -> Result<Committed<'r>, GatewayError> {
     let requests: Vec<Result<UpstreamRequest, ProviderError>> =
         route.targets.iter().map(&request_for).collect();
@@ -196,6 +203,32 @@ pub(crate) async fn dispatch<'r>(
     let mut last: Option<(Outcome, &str)> = None;
     let mut earliest_reopen: Option<i64> = None;
     let mut retry_number = 0u32;
+
+    if force_fallback {
+        let index = next_servable(0);
+        let target = &route.targets[index];
+        position = order.iter().position(|i| *i == index).map_or(1, |p| p + 1);
+        attempts += 1;
+        tried[index] = true;
+        record.attempts.push(AttemptRecord {
+            provider: target.provider_name.clone(),
+            kind: target.provider.kind().to_owned(),
+            upstream_model: target.upstream_model.clone(),
+            outcome: "forced_failure".into(),
+            started_ms: millis(started),
+            error: Some(FORCED.into()),
+            next: Some(if attempts < policy.max_attempts {
+                "fallback: forced_failure".into()
+            } else {
+                "stop: max attempts reached".into()
+            }),
+            ..AttemptRecord::default()
+        });
+        last = Some((
+            Outcome::Failed(ProviderError::new(ProviderErrorKind::Connect, FORCED)),
+            &target.provider_name,
+        ));
+    }
 
     'attempts: while attempts < policy.max_attempts {
         // Find the next target whose breaker lets a request through.
@@ -486,7 +519,7 @@ mod tests {
             }
         };
         let mut record = RequestRecord::default();
-        let committed = dispatch(&route, refuse, &mut record, Instant::now())
+        let committed = dispatch(&route, refuse, &mut record, Instant::now(), false)
             .await
             .unwrap();
         assert_eq!(committed.target.provider_name, "p0");
@@ -506,6 +539,7 @@ mod tests {
             },
             &mut record,
             Instant::now(),
+            false,
         )
         .await
         .err()
@@ -532,7 +566,8 @@ mod tests {
                             let calls = Arc::new(Mutex::new(0));
                             let route = route(targets, max_attempts, &script, &calls);
                             let mut record = RequestRecord::default();
-                            let result = dispatch(&route, chat, &mut record, Instant::now()).await;
+                            let result =
+                                dispatch(&route, chat, &mut record, Instant::now(), false).await;
                             let made = *calls.lock().unwrap();
                             assert!(
                                 made >= 1 && made <= max_attempts,
@@ -571,6 +606,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_forced_fallback_skips_the_first_target_without_calling_it() {
+        let script = Arc::new(Mutex::new(VecDeque::from([Script::Ok])));
+        let calls = Arc::new(Mutex::new(0));
+        let plan = route(2, 3, &script, &calls);
+        let mut record = RequestRecord::default();
+        let committed = dispatch(&plan, chat, &mut record, Instant::now(), true)
+            .await
+            .unwrap();
+        assert_eq!(committed.target.provider_name, "p1");
+        assert_eq!(*calls.lock().unwrap(), 1, "only the fallback is called");
+        let outcomes: Vec<&str> = record.attempts.iter().map(|a| a.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["forced_failure", "ok"]);
+        assert_eq!(record.attempts[0].provider, "p0");
+        assert!(
+            record.attempts[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("forced")
+        );
+        // With one attempt allowed, the forced failure is the answer.
+        let plan = route(2, 1, &script, &calls);
+        let mut record = RequestRecord::default();
+        let error = dispatch(&plan, chat, &mut record, Instant::now(), true)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(error.code, ErrorCode::UpstreamError);
+        assert_eq!(record.attempts.len(), 1);
+        assert_eq!(*calls.lock().unwrap(), 1, "nothing more was called");
+    }
+
+    #[tokio::test]
     async fn an_open_circuit_everywhere_answers_no_healthy_route_fast() {
         let script = Arc::new(Mutex::new(VecDeque::new()));
         let calls = Arc::new(Mutex::new(0));
@@ -582,7 +650,7 @@ mod tests {
             }
         }
         let mut record = RequestRecord::default();
-        let error = dispatch(&route, chat, &mut record, Instant::now())
+        let error = dispatch(&route, chat, &mut record, Instant::now(), false)
             .await
             .err()
             .unwrap();

@@ -116,6 +116,7 @@ pub(crate) async fn dispatch_for_bench(
         },
         record,
         Instant::now(),
+        false,
     )
     .await
     .is_ok()
@@ -195,13 +196,16 @@ pub(crate) async fn handle(gw: Gateway, ingress: Ingress, request: Request) -> R
     let started = Instant::now();
     let mut record = start_record(&gw, ingress.as_str(), crate::peer(&request));
     trace_context(&gw, request.headers(), &mut record);
+    let verification = request.extensions().get::<crate::Verification>().is_some();
     // Every line logged for this request, its stream included, carries its id.
     let span = tracing::info_span!("request", request_id = %record.id);
     let outcome = run(&gw, ingress, request, &mut record, started)
         .instrument(span.clone())
         .await;
     let _entered = span.enter();
-    match outcome {
+    // `sentinel verify` reads the attempts from the response, in-process.
+    let attempts = verification.then(|| crate::VerifiedAttempts(record.attempts.clone()));
+    let mut response = match outcome {
         Ok(Reply::Complete(response)) => {
             record.latency_ms = millis(started);
             record.ttfb_ms = Some(record.latency_ms);
@@ -211,7 +215,11 @@ pub(crate) async fn handle(gw: Gateway, ingress: Ingress, request: Request) -> R
         }
         Ok(Reply::Streaming(response, id)) => stamp(response, &id),
         Err(error) => refuse_as(&gw, record, started, &error, ingress.api()),
+    };
+    if let Some(attempts) = attempts {
+        response.extensions_mut().insert(attempts);
     }
+    response
 }
 
 enum Reply {
@@ -239,7 +247,7 @@ async fn run(
     let (parts, body) = request.into_parts();
 
     // identify
-    let principal = identify::identify(&snapshot, &parts.headers, &parts.uri, record.time, record)?;
+    let principal = identify::identify(&snapshot, &parts, record.time, record)?;
     let policies = principal.env.policies.clone();
     let applicable = policies.applicable(&principal.app_name, &principal.key_id);
 
@@ -364,6 +372,7 @@ async fn run(
         },
         record,
         started,
+        parts.extensions.get::<crate::ForceFallback>().is_some(),
     )
     .await;
     let committed = match committed {

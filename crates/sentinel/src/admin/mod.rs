@@ -1,5 +1,5 @@
 //! Admin commands: `sentinel env|apps|keys|secrets|config|changes|promote|policy|requests|
-//! audit|alerts|orgs|operators|review|whoami`. Each talks to the console's admin API, so every change
+//! audit|alerts|orgs|operators|review|verify|whoami`. Each talks to the console's admin API, so every change
 //! is authenticated and audited exactly as it is from any other client.
 //!
 //! Output is a human-readable table by default and the server's JSON with
@@ -25,6 +25,7 @@ mod review;
 mod secrets;
 mod simulate;
 mod table;
+mod verify;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -193,6 +194,15 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Prove an environment's request and operator flows end to end with
+    /// a short-lived key (revoked at the end); exits non-zero when a step
+    /// failed. --latest prints the stored latest run.
+    Verify {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        args: verify::VerifyArgs,
+    },
     /// Show the operator the token belongs to.
     Whoami {
         #[command(flatten)]
@@ -267,6 +277,15 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 review::run(&client, &env, staging.as_deref(), format, strict).await?;
             print!("{output}");
             return refusal.map_or(Ok(()), |why| Err(anyhow::anyhow!(why)));
+        }
+        Command::Verify { conn, args } => {
+            let env = args.env.clone();
+            let (output, ok) = verify::run(&Client::new(&conn)?, args, conn.json).await?;
+            print!("{output}");
+            if !ok {
+                anyhow::bail!("verification of {env} failed (see the steps marked FAIL)");
+            }
+            String::new()
         }
         Command::Whoami { conn } => {
             let value = Client::new(&conn)?.get(&["whoami"], &[]).await?;
