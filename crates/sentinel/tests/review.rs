@@ -163,7 +163,7 @@ route_plans:
       - {{ provider: upstream, model: up-model }}
       - {{ provider: upstream, model: up-backup }}
     retry: {{ max_attempts: 2 }}
-    timeouts: {{ connect_ms: 2000, total_ms: 30000 }}
+    timeouts: {{ connect_ms: 2000, first_byte_ms: 20000, total_ms: 30000 }}
     circuit_breaker: {{ failure_ratio: 0.5, min_requests: 20, window_s: 30, open_s: 30 }}
 policies:
   environment:
