@@ -1102,7 +1102,15 @@ fn verified(facts: &Facts) -> Item {
         run.steps.iter().filter(|s| !s.ok).count(),
         run.duration_ms
     )];
-    let count = |kind: VerifyStepKind| run.steps.iter().filter(|s| s.kind == kind).count();
+    // Steps that made a request (a plan without a fallback target forces none).
+    let count = |kind: VerifyStepKind| {
+        run.steps
+            .iter()
+            .filter(|s| {
+                s.kind == kind && (s.request_id.is_some() || kind == VerifyStepKind::ProviderTest)
+            })
+            .count()
+    };
     evidence.push(format!(
         "requests {}, forced fallbacks {}, provider tests {}, request lookups {}",
         count(VerifyStepKind::Request),

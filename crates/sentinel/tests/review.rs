@@ -85,15 +85,21 @@ async fn a_bare_environment_is_not_ready(backend: Backend) {
     assert_eq!(review["environment"], "prod");
     assert_eq!(review["config_revision"], Value::Null);
     for id in [
+        "ownership.provider_secrets",
         "ownership.route_definitions",
         "separation.hosts",
         "separation.credentials",
         "separation.protected",
         "detection.provider_errors",
+        "detection.timeouts",
+        "detection.policy_denials",
+        "detection.delivery",
         "checklist.provider_connectivity",
         "checklist.route_plans",
+        "checklist.policy_traffic",
         "checklist.retention_export",
         "checklist.operator_workflows",
+        "checklist.staged_rollout",
         "checklist.verify",
     ] {
         assert_eq!(status(&review, id), "fail", "{id}: {}", item(&review, id));
