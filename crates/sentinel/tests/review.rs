@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{ADMIN_TOKEN, Backend, TestApp, UPSTREAM_SECRET};
@@ -31,18 +29,10 @@ fn assert_valid(review: &Value) {
 
 /// Runs `sentinel review …`; returns (exit code, stdout, stderr).
 fn review_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(BIN)
-        .arg("review")
-        .args(args)
-        .env("SENTINEL_URL", &app.console)
-        .env("SENTINEL_TOKEN", ADMIN_TOKEN)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut argv = vec!["review"];
+    argv.extend_from_slice(args);
+    let out = support::admin_cli(BIN, app, &argv);
+    (out.code, out.stdout, out.stderr)
 }
 
 async fn review(app: &TestApp, env: &str) -> Value {

@@ -12,29 +12,17 @@
 
 mod support;
 
-use std::process::Command;
-
 use reqwest::Method;
 use sentinel_testkit::openai_mock::{Behavior, MockOpenAi};
 use serde_json::{Value, json};
-use support::{ADMIN_TOKEN, Backend, TestApp, UPSTREAM_SECRET, request_id};
+use support::{Backend, TestApp, UPSTREAM_SECRET, request_id};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sentinel");
 
-/// Runs an admin command of the binary against the app (piped: no
-/// spinner); returns (success, stdout, stderr).
+/// Runs an admin command of the binary; returns (success, stdout, stderr).
 fn admin_cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(BIN)
-        .args(args)
-        .env("SENTINEL_URL", &app.console)
-        .env("SENTINEL_TOKEN", ADMIN_TOKEN)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let out = support::admin_cli(BIN, app, args);
+    (out.success(), out.stdout, out.stderr)
 }
 
 /// A document with provider `primary` (the app's mock upstream) and

@@ -445,3 +445,33 @@ macro_rules! on_both_stores {
         }
     };
 }
+
+/// What an admin command of the binary printed: exit code, stdout, stderr.
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Runs an admin command of the `sentinel` binary (`bin`: the test's
+/// `env!("CARGO_BIN_EXE_sentinel")`) against the app as the bootstrap
+/// admin, piped (so no progress display).
+pub fn admin_cli(bin: &str, app: &TestApp, args: &[&str]) -> CliOutput {
+    let output = std::process::Command::new(bin)
+        .args(args)
+        .env("SENTINEL_URL", &app.console)
+        .env("SENTINEL_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    CliOutput {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
