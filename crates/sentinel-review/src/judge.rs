@@ -790,7 +790,10 @@ fn route_plans(facts: &Facts) -> Item {
         }
     }
     if missing {
-        it.fail(evidence, "Set retry, timeouts and circuit_breaker on every route plan (see docs/config.md)")
+        it.fail(
+            evidence,
+            "Set retry, timeouts and circuit_breaker on every route plan (see docs/config.md)",
+        )
     } else {
         it.pass(evidence)
     }
