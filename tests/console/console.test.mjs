@@ -394,6 +394,11 @@ test("the readiness review shows every item with its evidence, and Run verify pr
   await page.getByRole("button", { name: "Run verify" }).click();
   await page.locator('[data-item="checklist.verify"] .badge.r-pass').waitFor({ timeout: 60000 });
   assert.match(await page.locator('[data-item="checklist.verify"]').textContent(), /latest run/);
+  // The run itself, step by step, with links to its requests.
+  const run = page.getByRole("table", { name: /Latest verify run/ });
+  await run.waitFor();
+  assert.match(await run.textContent(), /request through route plan chat/);
+  assert.match(await run.textContent(), /cleanup/i);
   await shot(page, "18-review-verified");
   await context.close();
 

@@ -576,6 +576,14 @@
         }
       } }, "Run verify"));
     }
+    const latest = await api("GET", envPath("/verify")).catch(() => null);
+    const runTable = latest
+      ? table(`Latest verify run, ${fmt.time(latest.started_at)} by ${latest.actor}: ${latest.ok ? "passed" : "failed"}`,
+        ["step", "result", "time", "detail", "request"],
+        latest.steps.map((st) => [st.name, h(`span.badge.r-${st.ok ? "pass" : "fail"}`, {}, st.ok ? "ok" : "failed"),
+          fmt.ms(st.duration_ms), st.detail,
+          st.request_id ? h("a", { href: `#/requests/${encodeURIComponent(st.request_id)}` }, st.request_id) : "—"]))
+      : h("p.muted", {}, "No verify run yet: ", h("code", {}, `sentinel verify --env ${env()}`), " proves the request and operator flows.");
     target.append(h("h1", {}, `Readiness review · ${env()}`),
       h("p.muted", {}, "Judged from live state: the questions a production review must answer and the rollout checklist. ",
         h("code", {}, `sentinel review --env ${env()}`), " prints the same and exits 1 when a required item fails. ",
@@ -586,7 +594,8 @@
         h("ul.review-items", {}, q.items.map(reviewItem)))),
       h("section.review", { "data-question": "checklist" },
         h("h2", {}, "Rollout checklist"),
-        h("ul.review-items", {}, review.checklist.map(reviewItem))));
+        h("ul.review-items", {}, review.checklist.map(reviewItem))),
+      h("section.review", { "data-question": "verify" }, h("h2", {}, "Proving the flows"), runTable));
   };
 
   // ---- Settings ----------------------------------------------------------------
