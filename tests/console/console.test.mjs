@@ -307,9 +307,10 @@ test("a change in a protected environment is applied only after a second operato
   current = await admin("GET", "/api/v1/environments/vault/config");
   assert.equal(current.revision, 1);
   assert.equal(current.message, "first routes for vault");
-  await second.page.goto(`${CONSOLE}/console/#/config/1`);
-  await second.page.getByRole("article", { name: "Change request 1" }).waitFor();
-  assert.match(await second.page.getByRole("article", { name: "Change request 1" }).textContent(), /applied/);
+  // Reload the page: the stored change request now says applied (the page
+  // re-renders asynchronously, so wait for the text rather than read once).
+  await second.page.reload();
+  await second.page.getByRole("article", { name: "Change request 1" }).filter({ hasText: /applied/ }).waitFor();
   await shot(second.page, "15-change-applied");
   await second.context.close();
 });
