@@ -32,13 +32,30 @@ impl Gateway {
         Ok(self.probe_targets(env_id, provider)?.into_keys().collect())
     }
 
-    fn probe_targets(&self, env_id: &str, provider: Option<&str>) -> Result<Targets, String> {
+    /// The current snapshot and environment `env_id` in it, or why not,
+    /// for the operator-side tools (tests of providers, `verify`).
+    pub(crate) fn loaded_env(
+        &self,
+        env_id: &str,
+    ) -> Result<
+        (
+            Arc<crate::snapshot::Snapshot>,
+            Arc<crate::snapshot::EnvRuntime>,
+        ),
+        String,
+    > {
         let snapshot = self
             .snapshot()
             .ok_or_else(|| "the gateway has not loaded its configuration yet".to_owned())?;
         let env = snapshot
             .env(env_id)
+            .cloned()
             .ok_or_else(|| "the environment is not loaded in the gateway".to_owned())?;
+        Ok((snapshot, env))
+    }
+
+    fn probe_targets(&self, env_id: &str, provider: Option<&str>) -> Result<Targets, String> {
+        let (_, env) = self.loaded_env(env_id)?;
         let mut targets = BTreeMap::new();
         for route in env.routes() {
             let timeout = Duration::from_millis(route.timeouts.total_ms).min(CALL_TIMEOUT);

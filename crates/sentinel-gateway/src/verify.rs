@@ -44,12 +44,7 @@ impl Gateway {
     /// The data-plane hosts bound to the environment (sorted; empty when
     /// none is) and each of its route plans, by name.
     pub fn verify_plans(&self, env_id: &str) -> Result<(Vec<String>, Vec<PlanTargets>), String> {
-        let snapshot = self
-            .snapshot()
-            .ok_or_else(|| "the gateway has not loaded its configuration yet".to_owned())?;
-        let env = snapshot
-            .env(env_id)
-            .ok_or_else(|| "the environment is not loaded in the gateway".to_owned())?;
+        let (snapshot, env) = self.loaded_env(env_id)?;
         let mut plans: BTreeMap<String, PlanTargets> = BTreeMap::new();
         // `models()` is sorted, so each plan keeps its first model name.
         for model in env.models() {
