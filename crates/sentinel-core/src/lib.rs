@@ -28,11 +28,11 @@ pub use key::{ClientKey, KeyDigest, KeyParseError};
 pub use name::{Name, NameError};
 pub use price::{Price, PriceSource, cost_micros};
 pub use probe::ProviderProbe;
-pub use verify::{VerifyRun, VerifyStep, VerifyStepKind};
 pub use record::{
     AttemptRecord, BODY_CAP, BodyMode, PolicyFinding, PolicyOutcome, RecordBodies, RedactionCount,
     RequestRecord,
 };
+pub use verify::{VerifyRun, VerifyStep, VerifyStepKind};
 
 /// Milliseconds since the unix epoch, the one time unit stored and compared.
 pub type UnixMillis = i64;
