@@ -23,6 +23,10 @@ use crate::{Store, StoreError, backend::with_pool};
 /// nine statement texts ever exist.
 const ROWS_PER_STATEMENT: usize = 256;
 
+/// Starting capacity of a record's JSON text: a plain answered request
+/// serializes to about 1 KB.
+const RECORD_TEXT_CAPACITY: usize = 1536;
+
 /// Filters for [`Store::search_records`].
 #[derive(Debug, Clone, Default)]
 pub struct RecordFilter {
@@ -68,9 +72,12 @@ impl Store {
         }
         let mut texts = Vec::with_capacity(records.len());
         for record in records {
-            texts.push(
-                serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            );
+            // Sized for a typical record (about 1 KB), so the text is not
+            // regrown and copied several times while it is written.
+            let mut text = Vec::with_capacity(RECORD_TEXT_CAPACITY);
+            serde_json::to_writer(&mut text, record)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            texts.push(String::from_utf8(text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         }
         let used = keys_used(records);
         let _serial = self.write_guard().await;
