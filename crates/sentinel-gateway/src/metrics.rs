@@ -81,8 +81,11 @@ struct SeriesCache<T> {
     hasher: RandomState,
     /// By the hash of the label values; entries whose values collide share
     /// a bucket.
-    map: Mutex<HashMap<u64, Vec<(Box<[String]>, T)>>>,
+    map: Mutex<HashMap<u64, Bucket<T>>>,
 }
+
+/// The series whose label values share a hash, with their values.
+type Bucket<T> = Vec<(Box<[String]>, T)>;
 
 impl<T> SeriesCache<T> {
     fn new() -> Self {
