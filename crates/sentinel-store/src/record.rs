@@ -15,7 +15,10 @@ use std::collections::HashMap;
 
 use sentinel_core::RequestRecord;
 
-use crate::{Store, StoreError, backend::with_pool};
+use crate::{
+    Store, StoreError,
+    backend::{with_pool, with_record_pool},
+};
 
 /// Records per INSERT statement at most (14 parameters each: well under
 /// SQLite's 32766-parameter limit and PostgreSQL's 65535). A power of two:
@@ -81,7 +84,7 @@ impl Store {
         }
         let used = keys_used(records);
         let _serial = self.write_guard().await;
-        with_pool!(self, |pool| {
+        with_record_pool!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_statement()).await?;
             // The JSON texts move into the statements' arguments (a borrowed
             // `&str` would be copied once more).
