@@ -7,6 +7,7 @@
 # env:   RATES="500 1000 2000 max"  STREAM_RATES="500"  DUR=15s  REPS=3
 #        GW_CPUS=1 (Sentinel's core)  BENCH_STATE=/tmp/sentinel-bench
 #        SHARED_BENCH=../shared/bench  STORE= (postgres://… to bench on PostgreSQL)
+#        BIN= (a prebuilt sentinel binary; default: build the release binary)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED_BENCH="${SHARED_BENCH:-$ROOT/../shared/bench}"
@@ -20,8 +21,10 @@ TOKEN="sntop_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 DATA="$(mktemp -d)"
 
 cd "$ROOT"
-cargo build --release --locked -p sentinel
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sentinel"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -p sentinel
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sentinel"
+fi
 
 pin=()
 [ -n "$GW_CPUS" ] && pin=(taskset -c "$GW_CPUS")

@@ -13,6 +13,12 @@
 //!   owners: circuit breakers, the record writer's backlog and counts, and
 //!   build information.
 //!
+//! The series every request touches (requests, duration, tokens, cost and
+//! upstream attempts) are registered once per label set and their handles
+//! kept in [`SeriesCache`]s, so counting a request is a hash of borrowed
+//! label values and a few atomic adds, not a registry look-up that first
+//! copies every label value.
+//!
 //! Invariant: label values are bounded and never secret. They are names from
 //! configuration (environment, application, route plan, provider, upstream
 //! model, policy rule), fixed vocabularies (status class, error code, attempt
@@ -21,10 +27,16 @@
 //! counted under route `none`). Rule ids of key scopes name a key id, so they
 //! are counted as `key/{id}.…`.
 
-use std::{fmt::Write as _, sync::atomic::Ordering};
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    hash::{BuildHasher as _, RandomState},
+    sync::{Mutex, PoisonError, atomic::Ordering},
+};
 
 use ::metrics::{
-    Unit, counter, describe_counter, describe_histogram, histogram, with_local_recorder,
+    Counter, Histogram, Unit, counter, describe_counter, describe_histogram, histogram,
+    with_local_recorder,
 };
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -45,6 +57,65 @@ const NONE: &str = "none";
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// By environment, application, route, provider, API, status class.
+    requests: SeriesCache<RequestSeries>,
+    /// By environment, provider, upstream model, outcome.
+    attempts: SeriesCache<Counter>,
+}
+
+/// The series of one request label set. Token and cost counters are
+/// registered when first used, so a label set that never reported tokens
+/// shows no token sample (as when they were looked up per request).
+struct RequestSeries {
+    requests: Counter,
+    duration: Histogram,
+    prompt_tokens: Option<Counter>,
+    completion_tokens: Option<Counter>,
+    cost: Option<Counter>,
+}
+
+/// Handles of registered series by their label values. Label values are
+/// bounded (see the module invariant), and so is the cache; like the
+/// registry itself, it keeps a series until the process ends.
+struct SeriesCache<T> {
+    hasher: RandomState,
+    /// By the hash of the label values; entries whose values collide share
+    /// a bucket.
+    map: Mutex<HashMap<u64, Bucket<T>>>,
+}
+
+/// The series whose label values share a hash, with their values.
+type Bucket<T> = Vec<(Box<[String]>, T)>;
+
+impl<T> SeriesCache<T> {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `use_series` on the series of `labels`, registering it with
+    /// `register` the first time. The lock is held for a few atomic adds.
+    fn with<R>(
+        &self,
+        labels: &[&str],
+        register: impl FnOnce() -> T,
+        use_series: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        let hash = self.hasher.hash_one(labels);
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let bucket = map.entry(hash).or_default();
+        let found = bucket
+            .iter()
+            .position(|(values, _)| values.iter().map(String::as_str).eq(labels.iter().copied()));
+        let index = found.unwrap_or_else(|| {
+            let values = labels.iter().map(|v| (*v).to_owned()).collect();
+            bucket.push((values, register()));
+            bucket.len() - 1
+        });
+        use_series(&mut bucket[index].1)
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,7 +144,12 @@ impl Metrics {
         };
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        let metrics = Self { recorder, handle };
+        let metrics = Self {
+            recorder,
+            handle,
+            requests: SeriesCache::new(),
+            attempts: SeriesCache::new(),
+        };
         metrics.describe();
         metrics
     }
@@ -130,7 +206,134 @@ impl Metrics {
 
     /// Counts one finished request. Called once per request record.
     pub fn observe(&self, record: &RequestRecord) {
-        with_local_recorder(&self.recorder, || observe(record));
+        self.observe_request(record);
+        self.observe_attempts(record);
+        let eventful = record.error_code.is_some()
+            || record.policy.is_some()
+            || record.attempts.iter().any(|a| a.next.is_some());
+        if eventful {
+            with_local_recorder(&self.recorder, || observe_outcome(record));
+        }
+    }
+
+    /// The request, its duration, tokens and cost, in the series of its
+    /// label set.
+    fn observe_request(&self, record: &RequestRecord) {
+        let environment = label(record.env_name.as_deref());
+        let application = label(record.app_name.as_deref());
+        let route = label(record.route_plan.as_deref());
+        let provider = label(record.provider.as_deref());
+        // The ingress names a fixed set of APIs (`models`, `unknown` included).
+        let api = match record.ingress.as_str() {
+            api @ ("chat_completions" | "embeddings" | "anthropic_messages" | "models") => api,
+            _ => "other",
+        };
+        let class = status_class(record.status);
+        let labels = [environment, application, route, provider, api, class];
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a latency in ms is far below 2^52"
+        )]
+        let seconds = record.latency_ms.max(0) as f64 / 1000.0;
+        let positive = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0);
+        let series_labels = |extra: &[(&'static str, &str)]| -> Vec<::metrics::Label> {
+            [
+                ("environment", environment),
+                ("application", application),
+                ("route", route),
+                ("provider", provider),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|(name, value)| ::metrics::Label::new(*name, (*value).to_owned()))
+            .collect()
+        };
+        self.requests.with(
+            &labels,
+            || {
+                with_local_recorder(&self.recorder, || RequestSeries {
+                    requests: counter!(
+                        "sentinel_requests_total",
+                        series_labels(&[("api", api), ("status_class", class)])
+                    ),
+                    duration: histogram!(
+                        "sentinel_request_duration_seconds",
+                        series_labels(&[("status_class", class)])
+                    ),
+                    prompt_tokens: None,
+                    completion_tokens: None,
+                    cost: None,
+                })
+            },
+            |series| {
+                series.requests.increment(1);
+                series.duration.record(seconds);
+                let tokens = [
+                    ("prompt", &mut series.prompt_tokens, record.prompt_tokens),
+                    (
+                        "completion",
+                        &mut series.completion_tokens,
+                        record.completion_tokens,
+                    ),
+                ];
+                for (kind, handle, tokens) in tokens {
+                    if let Some(n) = positive(tokens) {
+                        handle
+                            .get_or_insert_with(|| {
+                                with_local_recorder(&self.recorder, || {
+                                    counter!(
+                                        "sentinel_tokens_total",
+                                        series_labels(&[("kind", kind)])
+                                    )
+                                })
+                            })
+                            .increment(n);
+                    }
+                }
+                if let Some(cost) = positive(record.cost_micros) {
+                    series
+                        .cost
+                        .get_or_insert_with(|| {
+                            with_local_recorder(&self.recorder, || {
+                                counter!("sentinel_cost_usd_micros_total", series_labels(&[]))
+                            })
+                        })
+                        .increment(cost);
+                }
+            },
+        );
+    }
+
+    /// Each upstream attempt, by its outcome.
+    fn observe_attempts(&self, record: &RequestRecord) {
+        let environment = label(record.env_name.as_deref());
+        for attempt in &record.attempts {
+            let outcome = match attempt.outcome.as_str() {
+                o @ ("ok" | "rate_limited" | "server_error" | "client_error" | "timeout"
+                | "connect_error" | "protocol_error" | "circuit_open" | "unservable"
+                | "forced_failure") => o,
+                _ => "other",
+            };
+            let labels = [
+                environment,
+                attempt.provider.as_str(),
+                attempt.upstream_model.as_str(),
+                outcome,
+            ];
+            self.attempts.with(
+                &labels,
+                || {
+                    with_local_recorder(&self.recorder, || {
+                        counter!("sentinel_upstream_attempts_total",
+                            "environment" => environment.to_owned(),
+                            "provider" => attempt.provider.clone(),
+                            "model" => attempt.upstream_model.clone(),
+                            "outcome" => outcome.to_owned())
+                    })
+                },
+                |counter| counter.increment(1),
+            );
+        }
     }
 
     /// The Prometheus text exposition: the recorded metrics, then the state
@@ -175,6 +378,11 @@ fn name(value: Option<&String>) -> String {
     value.map_or_else(|| NONE.to_owned(), Clone::clone)
 }
 
+/// [`name`], borrowed.
+fn label(value: Option<&str>) -> &str {
+    value.unwrap_or(NONE)
+}
+
 /// A policy rule id as a label: key scopes name a key id, which is not a
 /// label value (`key/0123abcd.max_tokens` → `key/{id}.max_tokens`).
 fn rule_label(rule: &str) -> String {
@@ -187,53 +395,22 @@ fn rule_label(rule: &str) -> String {
     }
 }
 
-fn observe(record: &RequestRecord) {
+/// Errors, retries, fallbacks and policy outcomes: the rarer series, looked
+/// up in the registry when they occur.
+fn observe_outcome(record: &RequestRecord) {
     let environment = name(record.env_name.as_ref());
     let application = name(record.app_name.as_ref());
     let route = name(record.route_plan.as_ref());
-    let provider = name(record.provider.as_ref());
-    let class = status_class(record.status);
-    // The ingress names a fixed set of APIs (`models`, `unknown` included).
-    let api = match record.ingress.as_str() {
-        "chat_completions" | "embeddings" | "anthropic_messages" | "models" => {
-            record.ingress.clone()
-        }
-        _ => "other".to_owned(),
-    };
-    counter!("sentinel_requests_total",
-        "environment" => environment.clone(), "application" => application.clone(),
-        "route" => route.clone(), "provider" => provider.clone(),
-        "api" => api, "status_class" => class)
-    .increment(1);
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "a latency in ms is far below 2^52"
-    )]
-    let seconds = record.latency_ms.max(0) as f64 / 1000.0;
-    histogram!("sentinel_request_duration_seconds",
-        "environment" => environment.clone(), "application" => application.clone(),
-        "route" => route.clone(), "provider" => provider.clone(), "status_class" => class)
-    .record(seconds);
 
     if let Some(code) = &record.error_code {
         let code = ErrorCode::from_str_code(code).map_or("other", ErrorCode::as_str);
         counter!("sentinel_request_errors_total",
-            "environment" => environment.clone(), "application" => application.clone(),
+            "environment" => environment.clone(), "application" => application,
             "route" => route.clone(), "code" => code)
         .increment(1);
     }
 
     for attempt in &record.attempts {
-        let outcome = match attempt.outcome.as_str() {
-            o @ ("ok" | "rate_limited" | "server_error" | "client_error" | "timeout"
-            | "connect_error" | "protocol_error" | "circuit_open" | "unservable"
-            | "forced_failure") => o.to_owned(),
-            _ => "other".to_owned(),
-        };
-        counter!("sentinel_upstream_attempts_total",
-            "environment" => environment.clone(), "provider" => attempt.provider.clone(),
-            "model" => attempt.upstream_model.clone(), "outcome" => outcome)
-        .increment(1);
         match attempt.next.as_deref() {
             Some(next) if next.starts_with("retry") => {
                 counter!("sentinel_retries_total",
@@ -249,31 +426,6 @@ fn observe(record: &RequestRecord) {
             }
             _ => {}
         }
-    }
-
-    for (kind, tokens) in [
-        ("prompt", record.prompt_tokens),
-        ("completion", record.completion_tokens),
-    ] {
-        if let Some(n) = tokens
-            .and_then(|n| u64::try_from(n).ok())
-            .filter(|n| *n > 0)
-        {
-            counter!("sentinel_tokens_total",
-                "environment" => environment.clone(), "application" => application.clone(),
-                "route" => route.clone(), "provider" => provider.clone(), "kind" => kind)
-            .increment(n);
-        }
-    }
-    if let Some(cost) = record
-        .cost_micros
-        .and_then(|n| u64::try_from(n).ok())
-        .filter(|n| *n > 0)
-    {
-        counter!("sentinel_cost_usd_micros_total",
-            "environment" => environment.clone(), "application" => application.clone(),
-            "route" => route.clone(), "provider" => provider)
-        .increment(cost);
     }
 
     if let Some(policy) = &record.policy {

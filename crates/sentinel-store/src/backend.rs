@@ -20,6 +20,11 @@ pub(crate) enum Pool {
 
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
+    /// SQLite: the one connection that writes request records. Batches
+    /// arrive every few tens of milliseconds; on a pooled connection each
+    /// would find its page cache stale (another connection wrote last) and
+    /// read the tables' and indexes' pages again. `None` on PostgreSQL.
+    pub(crate) record_writer: Option<SqlitePool>,
     pub(crate) crypto: Crypto,
     /// SQLite allows one writer at a time; writers queue here instead of
     /// failing with SQLITE_BUSY. Unused with PostgreSQL.
@@ -54,6 +59,21 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// [`with_pool`] for writing request records: on SQLite, the record
+/// writer's own connection.
+macro_rules! with_record_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.inner.pool {
+            $crate::backend::Pool::Sqlite(shared) => {
+                let $pool = $store.inner.record_writer.as_ref().unwrap_or(shared);
+                $body
+            }
+            $crate::backend::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_record_pool;
 
 /// Runs `$body` inside a write transaction bound to `$tx`, commits when it
 /// returns `Ok`, and publishes a change. Writers race for the next audit
@@ -95,6 +115,7 @@ pub(crate) use write_tx;
 impl Store {
     /// Opens `sqlite://PATH[?mode=rwc]` or `postgres://…` and runs migrations.
     pub async fn open(url: &str, master_key: MasterKey) -> Result<Self, StoreError> {
+        let mut record_writer = None;
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|_| StoreError::Database("invalid sqlite URL".into()))?
@@ -105,9 +126,22 @@ impl Store {
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            // An in-memory database is private to its connection: records
+            // go through the shared pool there.
+            if !url.contains(":memory:") && !url.contains("mode=memory") {
+                record_writer = Some(
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                        .connect_with(options)
+                        .await?,
+                );
+            }
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
@@ -136,6 +170,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                record_writer,
                 crypto: Crypto::new(&master_key),
                 write_lock: tokio::sync::Mutex::new(()),
                 changes,
@@ -163,6 +198,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
+        if let Some(pool) = &self.inner.record_writer {
+            pool.close().await;
+        }
         with_pool!(self, |pool| pool.close().await);
     }
 

@@ -1,8 +1,9 @@
 //! Request records: batched, idempotent inserts and filtered, cursor-paged
 //! search. The record is stored whole as JSON beside the columns that
-//! filters use; `provider`, `policy_decision` and `latency_ms` are generated
-//! from the JSON by the database (migration 0004), so inserts never name
-//! them.
+//! filters and the overview use, all written from the record at insert
+//! (`provider`, `policy_decision`, `latency_ms` and `cost_micros` were
+//! generated from the JSON by the database until migration 0012, which made
+//! every insert parse the JSON again).
 //!
 //! Writes come in batches from the gateway's record writer (hundreds of
 //! records per call under load), so the insert path is shaped for them: one
@@ -14,13 +15,20 @@ use std::collections::HashMap;
 
 use sentinel_core::RequestRecord;
 
-use crate::{Store, StoreError, backend::with_pool};
+use crate::{
+    Store, StoreError,
+    backend::{with_pool, with_record_pool},
+};
 
-/// Records per INSERT statement at most (10 parameters each: well under
+/// Records per INSERT statement at most (14 parameters each: well under
 /// SQLite's 32766-parameter limit and PostgreSQL's 65535). A power of two:
 /// the remainder of a batch is sent in power-of-two chunks, so at most
 /// nine statement texts ever exist.
 const ROWS_PER_STATEMENT: usize = 256;
+
+/// Starting capacity of a record's JSON text: a plain answered request
+/// serializes to about 1 KB.
+const RECORD_TEXT_CAPACITY: usize = 1536;
 
 /// Filters for [`Store::search_records`].
 #[derive(Debug, Clone, Default)]
@@ -67,13 +75,16 @@ impl Store {
         }
         let mut texts = Vec::with_capacity(records.len());
         for record in records {
-            texts.push(
-                serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            );
+            // Sized for a typical record (about 1 KB), so the text is not
+            // regrown and copied several times while it is written.
+            let mut text = Vec::with_capacity(RECORD_TEXT_CAPACITY);
+            serde_json::to_writer(&mut text, record)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            texts.push(String::from_utf8(text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         }
         let used = keys_used(records);
         let _serial = self.write_guard().await;
-        with_pool!(self, |pool| {
+        with_record_pool!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_statement()).await?;
             // The JSON texts move into the statements' arguments (a borrowed
             // `&str` would be copied once more).
@@ -83,7 +94,7 @@ impl Store {
                 let rows = records[at..at + len].iter().zip(texts.by_ref().take(len));
                 at += len;
                 let mut builder = sqlx::QueryBuilder::new(
-                    "INSERT INTO request_records (id, org_id, time, env_id, app_id, key_id, status, error_code, requested_model, record) ",
+                    "INSERT INTO request_records (id, org_id, time, env_id, app_id, key_id, status, error_code, requested_model, provider, policy_decision, latency_ms, cost_micros, record) ",
                 );
                 builder.push_values(rows, |mut row, (r, text)| {
                     row.push_bind(r.id.as_str())
@@ -95,6 +106,10 @@ impl Store {
                         .push_bind(i64::from(r.status))
                         .push_bind(r.error_code.as_deref())
                         .push_bind(r.requested_model.as_deref())
+                        .push_bind(r.provider.as_deref())
+                        .push_bind(r.policy.as_ref().map(|p| p.decision.as_str()))
+                        .push_bind(r.latency_ms)
+                        .push_bind(r.cost_micros)
                         .push_bind(text);
                 });
                 builder.push(" ON CONFLICT (id) DO NOTHING");

@@ -11,6 +11,14 @@ mod admin;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc rather than glibc's allocator: the request path allocates and
+/// frees many small objects and an 8 KB read buffer per HTTP message, and
+/// glibc spent about 15% of a saturated core on it (fastbin consolidation,
+/// chunk unlinking); see BENCHMARKS.md, issue 2, third pass.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sentinel",
