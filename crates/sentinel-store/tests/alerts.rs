@@ -6,37 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use sentinel_core::{Delivery, RequestRecord};
-use sentinel_store::{AlertEventFilter, MasterKey, Store, Transition, TransitionOutcome};
-use sentinel_testkit::postgres::TestDatabase;
+use sentinel_store::{AlertEventFilter, Transition, TransitionOutcome};
+mod common;
 
-struct Fixture {
-    store: Store,
-    _dir: tempfile::TempDir,
-    _db: Option<TestDatabase>,
-}
-
-fn key() -> MasterKey {
-    MasterKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
-}
-
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    Fixture {
-        store: Store::open(&url, key()).await.unwrap(),
-        _dir: dir,
-        _db: None,
-    }
-}
-
-async fn postgres() -> Fixture {
-    let db = TestDatabase::create().await;
-    Fixture {
-        store: Store::open(&db.url, key()).await.unwrap(),
-        _dir: tempfile::tempdir().unwrap(),
-        _db: Some(db),
-    }
-}
+use common::{Fixture, postgres, sqlite};
 
 fn transition<'a>(org: &'a str, state: &'a str, now: i64) -> Transition<'a> {
     Transition {

@@ -7,41 +7,9 @@ use sentinel_store::{
     AuditContext, AuditFilter, MasterKey, NewOperator, RecordFilter, SecretWrite, SecretWriteMode,
     Store, StoreError,
 };
-use sentinel_testkit::postgres::TestDatabase;
+mod common;
 
-/// A store on a fresh database; the guard keeps the database alive.
-struct Fixture {
-    store: Store,
-    _dir: tempfile::TempDir,
-    _db: Option<TestDatabase>,
-    url: String,
-}
-
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    Fixture {
-        store: Store::open(&url, key()).await.unwrap(),
-        _dir: dir,
-        _db: None,
-        url,
-    }
-}
-
-async fn postgres() -> Fixture {
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    Fixture {
-        store: Store::open(&url, key()).await.unwrap(),
-        _dir: tempfile::tempdir().unwrap(),
-        _db: Some(db),
-        url,
-    }
-}
-
-fn key() -> MasterKey {
-    MasterKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
-}
+use common::{Fixture, key, postgres, sqlite};
 
 fn ctx() -> AuditContext {
     AuditContext {

@@ -5,12 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use sentinel_core::{PolicyOutcome, RequestRecord};
-use sentinel_store::{MasterKey, RecordFilter, Store};
+use sentinel_store::{RecordFilter, Store};
 use sentinel_testkit::postgres::TestDatabase;
 
-fn key() -> MasterKey {
-    MasterKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
-}
+mod common;
+
+use common::key;
 
 /// Three records: answered by `primary` (denied by policy, 40 ms, no
 /// cost), by `backup` (no policy, 7 ms, 12 micro-USD), and by `primary`

@@ -7,42 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use sentinel_core::{BodyMode, RecordBodies, RequestRecord};
-use sentinel_store::{AuditContext, AuditFilter, AuditRetention, MasterKey, Store};
-use sentinel_testkit::postgres::TestDatabase;
+use sentinel_store::{AuditContext, AuditFilter, AuditRetention, Store};
+mod common;
+
+use common::{Fixture, postgres, sqlite};
 use serde_json::json;
-
-struct Fixture {
-    store: Store,
-    _dir: tempfile::TempDir,
-    _db: Option<TestDatabase>,
-    url: String,
-}
-
-fn key() -> MasterKey {
-    MasterKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
-}
-
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    Fixture {
-        store: Store::open(&url, key()).await.unwrap(),
-        _dir: dir,
-        _db: None,
-        url,
-    }
-}
-
-async fn postgres() -> Fixture {
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    Fixture {
-        store: Store::open(&url, key()).await.unwrap(),
-        _dir: tempfile::tempdir().unwrap(),
-        _db: Some(db),
-        url,
-    }
-}
 
 fn ctx() -> AuditContext {
     AuditContext {
