@@ -96,6 +96,19 @@ impl Caller {
         &self.operator.org_id
     }
 
+    /// The caller's organization, as stored.
+    pub(crate) async fn organization(
+        &self,
+        deps: &ConsoleDeps,
+    ) -> Result<sentinel_core::Organization, ApiError> {
+        deps.store
+            .list_orgs()
+            .await?
+            .into_iter()
+            .find(|o| o.id == self.operator.org_id)
+            .ok_or_else(|| ApiError::internal("the caller's organization is missing"))
+    }
+
     /// Who the store records as the author of a change.
     pub(crate) fn audit(&self) -> AuditContext {
         AuditContext {

@@ -210,13 +210,7 @@ pub(crate) async fn whoami(
     State(deps): State<ConsoleDeps>,
     caller: Caller,
 ) -> Result<JsonOut<WhoAmI>, ApiError> {
-    let org = deps
-        .store
-        .list_orgs()
-        .await?
-        .into_iter()
-        .find(|o| o.id == caller.operator.org_id)
-        .ok_or_else(|| ApiError::internal("the caller's organization is missing"))?;
+    let org = caller.organization(&deps).await?;
     Ok(JsonOut(WhoAmI {
         operator: caller.operator.into(),
         organization: OrgView {

@@ -33,13 +33,7 @@ pub(crate) async fn show(
     if let Some(name) = &q.staging {
         environments::find_for(&deps, &caller, name, Permission::Read).await?;
     }
-    let organization = deps
-        .store
-        .list_orgs()
-        .await?
-        .into_iter()
-        .find(|o| o.id == caller.org_id())
-        .map_or_else(|| caller.org_id().to_owned(), |o| o.name);
+    let organization = caller.organization(&deps).await?.name;
     let facts = sentinel_review::gather(
         &deps.store,
         caller.org_id(),

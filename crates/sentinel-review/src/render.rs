@@ -119,13 +119,13 @@ pub fn markdown(review: &Review) -> String {
             out,
             "| {} | {} | {} | {} |",
             badge(item.status),
-            cell(&item.title),
+            escape(&item.title),
             item.evidence
                 .iter()
-                .map(|e| cell(e))
+                .map(|e| escape(e))
                 .collect::<Vec<_>>()
                 .join("<br>"),
-            item.fix.as_deref().map_or_else(String::new, cell)
+            item.fix.as_deref().map_or_else(String::new, escape)
         );
     }
     out
@@ -157,8 +157,4 @@ fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn cell(s: &str) -> String {
-    escape(s)
 }
