@@ -545,14 +545,28 @@ pub(crate) async fn read_capped(response: Response, limit: usize) -> Result<Byte
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    let mut body = BytesMut::new();
     let mut chunks = response.bytes_stream();
-    while let Some(chunk) = chunks.next().await {
+    // A body that arrives as one chunk (most answers) is returned as it
+    // is; only a body in several chunks is copied into one buffer.
+    let Some(first) = chunks.next().await else {
+        return Ok(Bytes::new());
+    };
+    let first = first.map_err(ProviderError::from_http)?;
+    if first.len() > limit {
+        return Err(too_large(limit));
+    }
+    let Some(second) = chunks.next().await else {
+        return Ok(first);
+    };
+    let mut body = BytesMut::from(first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
         let chunk = chunk.map_err(ProviderError::from_http)?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
+        next = chunks.next().await;
     }
     Ok(body.freeze())
 }
@@ -594,5 +608,66 @@ mod tests {
             error.contains("metadata") || error.contains("link-local"),
             "{error}"
         );
+    }
+
+    /// Serves one HTTP/1.1 response whose body is sent as `chunks`
+    /// (chunked encoding, one write and a pause per chunk); returns the URL.
+    async fn chunked_server(chunks: &'static [&'static str]) -> Url {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = socket.read(&mut head).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            for chunk in chunks {
+                let frame = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+                socket.write_all(frame.as_bytes()).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            socket.write_all(b"0\r\n\r\n").await.unwrap();
+        });
+        url
+    }
+
+    async fn read_from(
+        chunks: &'static [&'static str],
+        limit: usize,
+    ) -> Result<Bytes, ProviderError> {
+        let client = HttpSettings {
+            allow_private_network: true,
+            ..HttpSettings::default()
+        }
+        .build()
+        .unwrap();
+        let response = client
+            .post(chunked_server(chunks).await)
+            .send()
+            .await
+            .unwrap();
+        read_capped(response, limit).await
+    }
+
+    #[tokio::test]
+    async fn a_capped_read_joins_the_chunks_and_refuses_a_body_over_the_cap() {
+        assert_eq!(read_from(&["hello"], 5).await.unwrap(), "hello");
+        assert_eq!(read_from(&[], 5).await.unwrap(), "");
+        assert_eq!(
+            read_from(&["hel", "lo ", "world"], 11).await.unwrap(),
+            "hello world"
+        );
+        for (chunks, limit) in [
+            (&["hello!"][..], 5),
+            (&["hel", "lo!"][..], 5),
+            (&["he", "ll", "o", "!"][..], 5),
+        ] {
+            let error = read_from(chunks, limit).await.unwrap_err();
+            assert_eq!(error.kind, ProviderErrorKind::BodyTooLarge, "{chunks:?}");
+        }
     }
 }
