@@ -138,7 +138,10 @@ impl Store {
                         .min_connections(1)
                         .idle_timeout(None)
                         .max_lifetime(None)
-                        .connect_with(options)
+                        // Each batch's statement journal stays in memory
+                        // rather than in a temporary file created and
+                        // deleted per batch; this connection only inserts.
+                        .connect_with(options.pragma("temp_store", "memory"))
                         .await?,
                 );
             }
