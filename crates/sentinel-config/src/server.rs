@@ -80,6 +80,10 @@ pub struct ServerConfig {
     pub header_read_timeout_s: u64,
     /// Most connections served at once per listener.
     pub max_connections: usize,
+    /// Longest a runtime thread spins, in microseconds, instead of halting
+    /// its core while an upstream's answer is due within that time (only
+    /// upstreams whose recent answers came that fast); 0 never spins.
+    pub idle_spin_us: u64,
     /// Log line format.
     pub log_format: LogFormat,
     /// How often alert rules are evaluated, in milliseconds.
@@ -135,6 +139,7 @@ impl Default for ServerConfig {
             max_body_bytes: 4 * 1024 * 1024,
             header_read_timeout_s: 10,
             max_connections: 10_000,
+            idle_spin_us: 300,
             log_format: LogFormat::Auto,
             alert_interval_ms: 10_000,
             trusted_proxies: Vec::new(),
@@ -164,6 +169,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SENTINEL_MAX_BODY_BYTES", "max_body_bytes"),
     ("SENTINEL_HEADER_READ_TIMEOUT_S", "header_read_timeout_s"),
     ("SENTINEL_MAX_CONNECTIONS", "max_connections"),
+    ("SENTINEL_IDLE_SPIN_US", "idle_spin_us"),
     ("SENTINEL_LOG_FORMAT", "log_format"),
     ("SENTINEL_ALERT_INTERVAL_MS", "alert_interval_ms"),
     ("SENTINEL_TRUSTED_PROXIES", "trusted_proxies"),
@@ -299,6 +305,7 @@ impl ServerConfig {
                 self.max_connections = usize::try_from(number("connections")?)
                     .map_err(|_| format!("{value} is too large"))?;
             }
+            "SENTINEL_IDLE_SPIN_US" => self.idle_spin_us = number("microseconds")?,
             "SENTINEL_ALERT_INTERVAL_MS" => self.alert_interval_ms = number("milliseconds")?,
             "SENTINEL_TRUSTED_PROXIES" => {
                 self.trusted_proxies = value
@@ -392,6 +399,12 @@ impl ServerConfig {
         if self.max_connections == 0 {
             errors.push(ConfigError::new("max_connections", "must be at least 1"));
         }
+        if self.idle_spin_us > 1_000 {
+            errors.push(ConfigError::new(
+                "idle_spin_us",
+                "must be from 0 to 1000 microseconds",
+            ));
+        }
         for (i, proxy) in self.trusted_proxies.iter().enumerate() {
             if parse_network(proxy).is_none() {
                 errors.push(ConfigError::new(
@@ -480,6 +493,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("header_read_timeout_s", &self.header_read_timeout_s)
             .field("max_connections", &self.max_connections)
+            .field("idle_spin_us", &self.idle_spin_us)
             .field("log_format", &self.log_format)
             .field("alert_interval_ms", &self.alert_interval_ms)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -591,6 +605,7 @@ mod tests {
         assert_eq!(config.shutdown_grace(), Duration::from_secs(30));
         assert_eq!(config.header_read_timeout(), Duration::from_secs(10));
         assert_eq!(config.max_connections, 10_000);
+        assert_eq!(config.idle_spin_us, 300);
         assert_eq!(config.log_format, LogFormat::Auto);
         assert_eq!(
             ServerConfig::from_toml_str("").unwrap(),
@@ -628,6 +643,8 @@ mod tests {
             toml_paths("max_body_bytes = 0\nmax_connections = 0\n"),
             ["max_body_bytes", "max_connections"]
         );
+        assert_eq!(toml_paths("idle_spin_us = 1001\n"), ["idle_spin_us"]);
+        assert_eq!(toml_paths("idle_spin_us = 0\n"), Vec::<String>::new());
         assert_eq!(toml_paths("store = \"mysql://x\"\n"), ["store"]);
         assert_eq!(toml_paths("redis = \"http://x\"\n"), ["redis"]);
         assert_eq!(toml_paths("a = 1\na = 2\n").len(), 1);
@@ -663,6 +680,7 @@ mod tests {
             ("SENTINEL_STORE", "sqlite:///tmp/x.db"),
             ("SENTINEL_REDIS", "redis://cache:6379"),
             ("SENTINEL_MAX_BODY_BYTES", "2048"),
+            ("SENTINEL_IDLE_SPIN_US", "0"),
             ("SENTINEL_LOG_FORMAT", "text"),
             ("SENTINEL_CONSOLE_ADDR", "[::1]:9001"),
             ("SENTINEL_GATEWAY_ADDR", ""),
@@ -676,6 +694,7 @@ mod tests {
         assert_eq!(config.store.as_deref(), Some("sqlite:///tmp/x.db"));
         assert_eq!(config.redis.as_deref(), Some("redis://cache:6379"));
         assert_eq!(config.max_body_bytes, 2048);
+        assert_eq!(config.idle_spin_us, 0);
         assert_eq!(config.log_format, LogFormat::Text);
     }
 

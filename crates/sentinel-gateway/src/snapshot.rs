@@ -43,6 +43,41 @@ pub struct TargetRuntime {
     /// The upstream model's price: the environment's `prices:` entry, else
     /// the provider kind's built-in list price; `None` when neither knows it.
     pub price: Option<(Price, PriceSource)>,
+    /// How long this target's recent answers took.
+    pub answer_time: AnswerTime,
+}
+
+/// How long a target takes to answer (from sending the request to the
+/// response's head): a moving average over recent answers, which tells the
+/// runtime whether to spin for the next one rather than halt
+/// ([`sentinel_runtime::spin`]).
+#[derive(Debug, Default)]
+pub struct AnswerTime {
+    /// Nanoseconds; 0 before the first answer.
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl AnswerTime {
+    /// Adds one answer, weighted 1/8 against the ones before.
+    pub fn observe(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let before = self.nanos.load(Relaxed);
+        let average = if before == 0 {
+            took
+        } else {
+            before - before / 8 + took / 8
+        };
+        self.nanos.store(average, Relaxed);
+    }
+
+    /// The recent average, once the target has answered.
+    pub fn recent(&self) -> Option<std::time::Duration> {
+        match self.nanos.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(std::time::Duration::from_nanos(nanos)),
+        }
+    }
 }
 
 /// A compiled route plan: where a requested model goes and how failures
@@ -528,6 +563,7 @@ fn build_route(
             endpoint: deps.endpoints.endpoint(&key, shape.breaker),
             key,
             price,
+            answer_time: AnswerTime::default(),
         });
     }
     Ok(Route {
@@ -541,4 +577,32 @@ fn build_route(
             .budget(&env.id, budget_name, shape.retry.budget_ratio),
         canary: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::AnswerTime;
+
+    #[test]
+    fn answer_time_starts_unknown_then_follows_recent_answers() {
+        let time = AnswerTime::default();
+        assert_eq!(time.recent(), None, "no answer yet: never a reason to spin");
+        time.observe(Duration::from_micros(80));
+        assert_eq!(time.recent(), Some(Duration::from_micros(80)));
+        // One slow answer moves the average by an eighth of the difference.
+        time.observe(Duration::from_micros(880));
+        assert_eq!(time.recent(), Some(Duration::from_micros(180)));
+        // Then it settles back towards the usual answers.
+        for _ in 0..40 {
+            time.observe(Duration::from_micros(80));
+        }
+        let recent = time.recent().unwrap();
+        assert!(recent < Duration::from_micros(81), "{recent:?}");
+        // An instant answer still counts as known.
+        let instant = AnswerTime::default();
+        instant.observe(Duration::ZERO);
+        assert!(instant.recent().is_some());
+    }
 }

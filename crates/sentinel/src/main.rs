@@ -43,8 +43,23 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match runtime_builder().enable_all().build() {
-        Ok(rt) => rt,
+    // `serve` reads its configuration before the runtime starts: the
+    // runtime's idle spin is part of it.
+    let server = match &cli.command {
+        Command::Serve(args) => match sentinel::serve::resolve(args) {
+            Ok(server) => Some(server),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let idle_spin = server.as_ref().map_or(std::time::Duration::ZERO, |s| {
+        std::time::Duration::from_micros(s.idle_spin_us)
+    });
+    let runtime = match sentinel_runtime::build(idle_spin) {
+        Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
             return std::process::ExitCode::FAILURE;
@@ -52,7 +67,10 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => sentinel::serve::run(args).await,
+            Command::Serve(args) => match server {
+                Some(server) => sentinel::serve::run(args, server).await,
+                None => Err(anyhow::anyhow!("the server configuration was not resolved")),
+            },
             Command::RotateMasterKey(args) => {
                 let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
                 sentinel::rotate_master_key::run(args, &env)
@@ -68,16 +86,5 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-/// Tokio's scheduler for the CPUs this process may run on: one worker
-/// thread per CPU; with a single CPU (e.g. `taskset -c 1`, a one-CPU
-/// container) the current-thread scheduler, which does the same work
-/// without the cross-thread bookkeeping of a work-stealing pool.
-fn runtime_builder() -> tokio::runtime::Builder {
-    match std::thread::available_parallelism() {
-        Ok(cpus) if cpus.get() == 1 => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
     }
 }

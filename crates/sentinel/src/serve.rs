@@ -64,9 +64,15 @@ fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let server = server_config(&args, &process_env)?;
+/// The server configuration `sentinel serve` runs with: defaults, the
+/// config file, the process environment, then `args`.
+pub fn resolve(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    server_config(args, &process_env)
+}
+
+/// Runs `server` (from [`resolve`]) until SIGINT or SIGTERM, then shuts
+/// down gracefully.
+pub async fn run(args: ServeArgs, server: ServerConfig) -> anyhow::Result<()> {
     init_logging(&server);
     let running = app::start(AppOptions {
         server,

@@ -428,11 +428,21 @@ async fn attempt(
             format!("no {what} within {} ms", limits.first_byte_ms),
         ))
     };
-    let response = match tokio::time::timeout_at(first_byte, target.provider.send(request)).await {
+    // An upstream that answers within microseconds is worth spinning for
+    // rather than halting the core until its answer wakes it.
+    let expecting = target
+        .answer_time
+        .recent()
+        .map(sentinel_runtime::expect_answer);
+    let sent = Instant::now();
+    let response = tokio::time::timeout_at(first_byte, target.provider.send(request)).await;
+    drop(expecting);
+    let response = match response {
         Err(_) => return timeout("response"),
         Ok(Err(error)) => return Outcome::Failed(error),
         Ok(Ok(response)) => response,
     };
+    target.answer_time.observe(sent.elapsed());
     if !(200..300).contains(&response.status) {
         let body = match response.body {
             UpstreamBody::Full(body) => body,

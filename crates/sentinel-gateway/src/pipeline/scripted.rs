@@ -114,6 +114,7 @@ pub(crate) fn route(
                 ),
                 key,
                 price: None,
+                answer_time: Default::default(),
             }
         })
         .collect();
