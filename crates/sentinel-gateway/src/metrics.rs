@@ -465,6 +465,7 @@ fn render_state(
     writer: &WriterStats,
     backlog: usize,
 ) {
+    let spins = sentinel_runtime::spin::stats();
     // `write!` to a String cannot fail.
     let _ = writeln!(
         out,
@@ -498,6 +499,12 @@ fn render_state(
          # HELP sentinel_records_spooled_total Request records spooled to disk while the store was unavailable\n\
          # TYPE sentinel_records_spooled_total counter\n\
          sentinel_records_spooled_total {}\n\
+         # HELP sentinel_idle_spins_total Times the runtime thread spun instead of halting while a fast upstream answer was awaited\n\
+         # TYPE sentinel_idle_spins_total counter\n\
+         sentinel_idle_spins_total {}\n\
+         # HELP sentinel_idle_spins_caught_total Spins that ended because work arrived (the rest ran out their window, then halted)\n\
+         # TYPE sentinel_idle_spins_caught_total counter\n\
+         sentinel_idle_spins_caught_total {}\n\
          # HELP sentinel_build_info The running Sentinel's version\n\
          # TYPE sentinel_build_info gauge\n\
          sentinel_build_info{{version=\"{}\"}} 1",
@@ -505,6 +512,8 @@ fn render_state(
         writer.written.load(Ordering::Relaxed),
         writer.dropped.load(Ordering::Relaxed),
         writer.spooled.load(Ordering::Relaxed),
+        spins.spins,
+        spins.caught,
         env!("CARGO_PKG_VERSION"),
     );
 }

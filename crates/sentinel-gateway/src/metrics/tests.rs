@@ -213,6 +213,12 @@ fn a_record_becomes_bounded_samples() {
         sample(&text, "sentinel_records_spooled_total", &[]),
         Some(2.0)
     );
+    // No runtime of this test spins; the counters are there, at zero.
+    assert_eq!(sample(&text, "sentinel_idle_spins_total", &[]), Some(0.0));
+    assert_eq!(
+        sample(&text, "sentinel_idle_spins_caught_total", &[]),
+        Some(0.0)
+    );
     assert_eq!(
         sample(
             &text,
