@@ -43,21 +43,33 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // `serve` reads its configuration before the runtime starts: the
-    // runtime's idle spin is part of it.
-    let server = match &cli.command {
-        Command::Serve(args) => match sentinel::serve::resolve(args) {
-            Ok(server) => Some(server),
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                return std::process::ExitCode::FAILURE;
-            }
-        },
-        _ => None,
-    };
-    let idle_spin = server.as_ref().map_or(std::time::Duration::ZERO, |s| {
-        std::time::Duration::from_micros(s.idle_spin_us)
-    });
+    match cli.command {
+        Command::Serve(args) => {
+            // `serve` reads its configuration before the runtime starts:
+            // the runtime's idle spin is part of it.
+            let server = match sentinel::serve::resolve(&args) {
+                Ok(server) => server,
+                Err(error) => return failed(&error),
+            };
+            let idle_spin = std::time::Duration::from_micros(server.idle_spin_us);
+            in_runtime(idle_spin, sentinel::serve::run(args, server))
+        }
+        Command::RotateMasterKey(args) => in_runtime(std::time::Duration::ZERO, async move {
+            let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            sentinel::rotate_master_key::run(args, &env)
+                .await
+                .map(|outcome| println!("{outcome}"))
+        }),
+        Command::Admin(command) => in_runtime(std::time::Duration::ZERO, admin::run(command)),
+    }
+}
+
+/// Runs `work` to completion on a runtime spinning for up to `idle_spin`
+/// before it parks ([`sentinel_runtime::build`]).
+fn in_runtime(
+    idle_spin: std::time::Duration,
+    work: impl Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
     let runtime = match sentinel_runtime::build(idle_spin) {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -65,26 +77,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => match server {
-                Some(server) => sentinel::serve::run(args, server).await,
-                None => Err(anyhow::anyhow!("the server configuration was not resolved")),
-            },
-            Command::RotateMasterKey(args) => {
-                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-                sentinel::rotate_master_key::run(args, &env)
-                    .await
-                    .map(|outcome| println!("{outcome}"))
-            }
-            Command::Admin(command) => admin::run(command).await,
-        }
-    });
-    match result {
+    match runtime.block_on(work) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(error) => failed(&error),
     }
+}
+
+fn failed(error: &anyhow::Error) -> std::process::ExitCode {
+    eprintln!("error: {error:#}");
+    std::process::ExitCode::FAILURE
 }

@@ -421,7 +421,8 @@ async fn attempt(
     limits: sentinel_config::Timeouts,
     deadline: Instant,
 ) -> Outcome {
-    let first_byte = (Instant::now() + Duration::from_millis(limits.first_byte_ms)).min(deadline);
+    let sent = Instant::now();
+    let first_byte = (sent + Duration::from_millis(limits.first_byte_ms)).min(deadline);
     let timeout = |what: &str| {
         Outcome::Failed(ProviderError::new(
             ProviderErrorKind::Timeout,
@@ -434,7 +435,6 @@ async fn attempt(
         .answer_time
         .recent()
         .map(sentinel_runtime::expect_answer);
-    let sent = Instant::now();
     let response = tokio::time::timeout_at(first_byte, target.provider.send(request)).await;
     drop(expecting);
     let response = match response {
