@@ -294,11 +294,53 @@ impl HttpClient {
     pub(crate) fn post(&self, url: Url) -> RequestBuilder {
         RequestBuilder {
             client: self.clone(),
-            url,
+            uri: url.as_str().parse().ok(),
             headers: http::HeaderMap::new(),
             body: Bytes::new(),
             invalid_header: false,
         }
+    }
+
+    /// A `POST` to a fixed endpoint, parsed once when the provider was
+    /// built (the OpenAI-format kinds, on every proxied request).
+    pub(crate) fn post_to(&self, endpoint: &Endpoint) -> RequestBuilder {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::HOST, endpoint.host.clone());
+        RequestBuilder {
+            client: self.clone(),
+            uri: Some(endpoint.uri.clone()),
+            headers,
+            body: Bytes::new(),
+            invalid_header: false,
+        }
+    }
+}
+
+/// An upstream URL parsed once for sending: the request URI and the `Host`
+/// header it implies (which the client would otherwise format per request).
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    uri: http::Uri,
+    host: http::HeaderValue,
+}
+
+impl Endpoint {
+    /// `None` when `url` has no host or is not a valid URI.
+    pub(crate) fn new(url: &Url) -> Option<Self> {
+        let uri: http::Uri = url.as_str().parse().ok()?;
+        let host = uri.host()?;
+        // What hyper-util sends: the port only when it is not the scheme's.
+        let default_port = match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        };
+        let host = match uri.port_u16() {
+            Some(port) if Some(port) != default_port => format!("{host}:{port}"),
+            _ => host.to_owned(),
+        };
+        let host = http::HeaderValue::try_from(host).ok()?;
+        Some(Self { uri, host })
     }
 }
 
@@ -306,7 +348,8 @@ impl HttpClient {
 /// [`RequestBuilder::send`] fail without sending anything.
 pub(crate) struct RequestBuilder {
     client: HttpClient,
-    url: Url,
+    /// `None` when the URL is not a valid URI (refused at send).
+    uri: Option<http::Uri>,
     headers: http::HeaderMap,
     body: Bytes,
     invalid_header: bool,
@@ -339,11 +382,9 @@ impl RequestBuilder {
         if self.invalid_header {
             return Err(HttpError::build("invalid header name or value".into()));
         }
-        let uri: http::Uri = self
-            .url
-            .as_str()
-            .parse()
-            .map_err(|_| HttpError::build("the URL is not a valid URI".into()))?;
+        let uri = self
+            .uri
+            .ok_or_else(|| HttpError::build("the URL is not a valid URI".into()))?;
         let mut request = http::Request::new(Full::new(self.body));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = uri;
@@ -608,6 +649,29 @@ mod tests {
             error.contains("metadata") || error.contains("link-local"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_endpoint_carries_the_host_header_the_client_would_send() {
+        let host = |url: &str| {
+            let endpoint = Endpoint::new(&Url::parse(url).unwrap()).unwrap();
+            (
+                endpoint.host.to_str().unwrap().to_owned(),
+                endpoint.uri.to_string(),
+            )
+        };
+        assert_eq!(
+            host("https://api.openai.com/v1/chat/completions"),
+            (
+                "api.openai.com".into(),
+                "https://api.openai.com/v1/chat/completions".into()
+            )
+        );
+        assert_eq!(host("https://gw.example:443/v1").0, "gw.example");
+        assert_eq!(host("http://127.0.0.1:80/v1").0, "127.0.0.1");
+        assert_eq!(host("http://127.0.0.1:8080/v1").0, "127.0.0.1:8080");
+        assert_eq!(host("https://[::1]:8443/v1").0, "[::1]:8443");
+        assert_eq!(host("http://h.example/v1?x=1").1, "http://h.example/v1?x=1");
     }
 
     /// Serves one HTTP/1.1 response whose body is sent as `chunks`

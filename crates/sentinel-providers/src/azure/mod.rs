@@ -295,7 +295,7 @@ impl Provider for AzureOpenAi {
         }
         let model = model_of(&request.body)?;
         let url = self.url(self.deployment(&model), request.operation);
-        let builder = json_post(&self.client, &url, &request, &self.headers)
+        let builder = json_post(self.client.post(url), &request, &self.headers)
             .header(self.auth.0.clone(), self.auth.1.clone());
         let mut response = forward(
             builder,

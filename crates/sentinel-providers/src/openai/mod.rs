@@ -12,7 +12,7 @@ use url::Url;
 use crate::{
     BuildError, Credential, Operation, Provider, ProviderError, ProviderKind, UpstreamBody,
     UpstreamRequest, UpstreamResponse,
-    http_client::{HttpSettings, MAX_RESPONSE_BYTES, read_capped},
+    http_client::{Endpoint, HttpSettings, MAX_RESPONSE_BYTES, read_capped},
 };
 
 /// The kinds served by this module. `openai` requires a credential;
@@ -80,10 +80,15 @@ impl ProviderKind for OpenAiKind {
         let client = http
             .build()
             .map_err(|e| invalid(format!("cannot build HTTP client: {e}")))?;
+        let chat_url = endpoint(&base_url, "chat/completions");
+        let prepared = |url: &Url| {
+            Endpoint::new(url).ok_or_else(|| invalid(format!("base_url {url} is not a valid URI")))
+        };
         Ok(std::sync::Arc::new(OpenAi {
             kind: self.name,
-            chat_url: endpoint(&base_url, "chat/completions"),
-            embeddings_url: endpoint(&base_url, "embeddings"),
+            chat: prepared(&chat_url)?,
+            embeddings: prepared(&endpoint(&base_url, "embeddings"))?,
+            chat_url,
             auth,
             headers,
             client,
@@ -102,7 +107,8 @@ pub(crate) fn endpoint(base: &Url, path: &str) -> Url {
 struct OpenAi {
     kind: &'static str,
     chat_url: Url,
-    embeddings_url: Url,
+    chat: Endpoint,
+    embeddings: Endpoint,
     auth: Option<HeaderValue>,
     headers: Vec<(HeaderName, HeaderValue)>,
     client: crate::http_client::HttpClient,
@@ -124,9 +130,9 @@ impl Provider for OpenAi {
     }
 
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
-        let url = match request.operation {
-            Operation::ChatCompletions => &self.chat_url,
-            Operation::Embeddings => &self.embeddings_url,
+        let endpoint = match request.operation {
+            Operation::ChatCompletions => &self.chat,
+            Operation::Embeddings => &self.embeddings,
             Operation::AnthropicMessages => {
                 return Err(ProviderError::unsupported(
                     self.kind,
@@ -134,7 +140,7 @@ impl Provider for OpenAi {
                 ));
             }
         };
-        let mut builder = json_post(&self.client, url, &request, &self.headers);
+        let mut builder = json_post(self.client.post_to(endpoint), &request, &self.headers);
         if let Some(auth) = &self.auth {
             builder = builder.header(header::AUTHORIZATION, auth.clone());
         }
@@ -146,13 +152,11 @@ impl Provider for OpenAi {
 /// stream or a complete answer, plus the provider's extra headers. The caller
 /// adds its credential.
 pub(crate) fn json_post(
-    client: &crate::http_client::HttpClient,
-    url: &Url,
+    post: crate::http_client::RequestBuilder,
     request: &UpstreamRequest,
     extra_headers: &[(HeaderName, HeaderValue)],
 ) -> crate::http_client::RequestBuilder {
-    let mut builder = client
-        .post(url.clone())
+    let mut builder = post
         .header(header::CONTENT_TYPE, "application/json")
         .header(
             header::ACCEPT,
