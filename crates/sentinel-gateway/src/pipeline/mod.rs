@@ -35,7 +35,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sentinel_core::{ErrorCode, RecordBodies, RequestRecord};
 use sentinel_providers::{Operation, UpstreamBody, UpstreamRequest, anthropic_ingress};
-use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -43,7 +42,7 @@ use self::{decode::ModelRequest, stream::RecordedStream};
 use crate::{
     Gateway,
     error::{ClientApi, GatewayError},
-    sse::{SseTap, Usage},
+    sse::SseTap,
 };
 pub(crate) use stream::millis;
 
@@ -398,7 +397,7 @@ async fn run(
             let usage = if native {
                 crate::sse::anthropic_usage(&body)
             } else {
-                usage_of(&body)
+                usage::of_answer(&body)
             };
             if let Some(usage) = usage {
                 record.prompt_tokens = usage.prompt_tokens;
@@ -512,15 +511,6 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     }
 }
 
-/// The usage object of a complete OpenAI-format answer.
-fn usage_of(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct WithUsage {
-        usage: Option<Usage>,
-    }
-    serde_json::from_slice::<WithUsage>(body).ok()?.usage
-}
-
 /// What the client sees when the provider answered with an error status.
 ///
 /// Upstream bodies are not passed through (they can echo credentials or
@@ -595,15 +585,5 @@ mod tests {
                 .message
                 .contains("sk-123")
         );
-    }
-
-    #[test]
-    fn usage_is_read_from_complete_answers() {
-        let usage = usage_of(
-            br#"{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
-        )
-        .unwrap();
-        assert_eq!(usage.total_tokens, Some(3));
-        assert_eq!(usage_of(b"not json"), None);
     }
 }
