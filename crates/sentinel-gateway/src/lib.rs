@@ -229,12 +229,11 @@ async fn messages(State(gw): State<Gateway>, request: Request) -> Response {
     pipeline::handle(gw, Ingress::AnthropicMessages, request).await
 }
 
-/// A fresh random number for jitter, weighted choice and canary shares
-/// (per-call keyed SipHash: cheap, no shared state, good enough for
-/// spreading load).
+/// A fresh random number for jitter, weighted choice and canary shares: a
+/// per-thread wyrand generator seeded from the OS (a few instructions, no
+/// shared state, good enough for spreading load; not for secrets).
 pub(crate) fn random() -> u64 {
-    use std::hash::BuildHasher as _;
-    std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now())
+    fastrand::u64(..)
 }
 
 /// The client's address, as the listener recorded it.
