@@ -323,11 +323,13 @@ impl Store {
         env_id: &str,
         since: i64,
     ) -> Result<Vec<RequestRecord>, StoreError> {
-        let rows: Vec<(String,)> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT record FROM request_records WHERE org_id = $1 AND env_id = $2 AND time >= $3
-                 ORDER BY time DESC LIMIT $4",
-            )
+        let rows: Vec<crate::record_json::RecordRow> = with_pool!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                crate::record_json::record_columns!(),
+                " FROM request_records WHERE org_id = $1 AND env_id = $2 AND time >= $3
+                 ORDER BY time DESC LIMIT $4"
+            ))
             .bind(org_id)
             .bind(env_id)
             .bind(since)
@@ -335,10 +337,6 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter()
-            .map(|(text,)| {
-                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
-            .collect()
+        rows.into_iter().map(crate::record_json::from_row).collect()
     }
 }

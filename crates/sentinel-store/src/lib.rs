@@ -33,6 +33,7 @@ mod lease;
 mod org;
 mod probe;
 mod record;
+mod record_json;
 mod secret;
 mod session;
 mod verify;

@@ -1,9 +1,10 @@
 //! Request records: batched, idempotent inserts and filtered, cursor-paged
-//! search. The record is stored whole as JSON beside the columns that
-//! filters and the overview use, all written from the record at insert
-//! (`provider`, `policy_decision`, `latency_ms` and `cost_micros` were
-//! generated from the JSON by the database until migration 0012, which made
-//! every insert parse the JSON again).
+//! search. The record is stored as the columns that filters and the
+//! overview use, all written from the record at insert, and the rest of it
+//! as JSON beside them (see `record_json`). (`provider`, `policy_decision`,
+//! `latency_ms` and `cost_micros` were generated from the JSON by the
+//! database until migration 0012, which made every insert parse the JSON
+//! again.)
 //!
 //! Writes come in batches from the gateway's record writer (hundreds of
 //! records per call under load), so the insert path is shaped for them: one
@@ -18,6 +19,7 @@ use sentinel_core::RequestRecord;
 use crate::{
     Store, StoreError,
     backend::{with_pool, with_record_pool},
+    record_json::{self, RecordRow, record_columns},
 };
 
 /// Records per INSERT statement at most (14 parameters each: well under
@@ -26,9 +28,10 @@ use crate::{
 /// nine statement texts ever exist.
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// Starting capacity of a record's JSON text: a plain answered request
-/// serializes to about 1 KB.
-const RECORD_TEXT_CAPACITY: usize = 1536;
+/// Starting capacity of a record's JSON text (without its columns, a plain
+/// answered request takes about 500 bytes), so it is not regrown and copied
+/// while it is written.
+const RECORD_TEXT_CAPACITY: usize = 768;
 
 /// Filters for [`Store::search_records`].
 #[derive(Debug, Clone, Default)]
@@ -73,15 +76,10 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let mut texts = Vec::with_capacity(records.len());
-        for record in records {
-            // Sized for a typical record (about 1 KB), so the text is not
-            // regrown and copied several times while it is written.
-            let mut text = Vec::with_capacity(RECORD_TEXT_CAPACITY);
-            serde_json::to_writer(&mut text, record)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            texts.push(String::from_utf8(text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        }
+        let texts = records
+            .iter()
+            .map(|record| record_json::to_row_json(record, RECORD_TEXT_CAPACITY))
+            .collect::<Result<Vec<_>, _>>()?;
         let used = keys_used(records);
         let _serial = self.write_guard().await;
         with_record_pool!(self, |pool| {
@@ -135,17 +133,18 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<RequestRecord>, StoreError> {
-        let row: Option<(String,)> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT record FROM request_records WHERE org_id = $1 AND id = $2")
-                .bind(org_id)
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
+        let row: Option<RecordRow> = with_pool!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM request_records WHERE org_id = $1 AND id = $2"
+            ))
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
         });
-        row.map(|(text,)| {
-            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+        row.map(record_json::from_row).transpose()
     }
 
     /// Records matching `filter`, newest first (ids are UUIDv7, so id order
@@ -161,9 +160,12 @@ impl Store {
         filter: &RecordFilter,
     ) -> Result<RecordPage, StoreError> {
         let limit = filter.limit.clamp(1, 500);
-        let rows: Vec<(String, String)> = with_pool!(self, |pool| {
-            let mut query =
-                sqlx::QueryBuilder::new("SELECT id, record FROM request_records WHERE org_id = ");
+        let rows: Vec<RecordRow> = with_pool!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM request_records WHERE org_id = "
+            ));
             query.push_bind(org_id);
             if let Some(env_id) = &filter.env_id {
                 query.push(" AND env_id = ").push_bind(env_id.as_str());
@@ -214,11 +216,8 @@ impl Store {
         });
         let more = rows.len() > limit as usize;
         let mut records = Vec::with_capacity(rows.len().min(limit as usize));
-        for (_, text) in rows.into_iter().take(limit as usize) {
-            records.push(
-                serde_json::from_str::<RequestRecord>(&text)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            );
+        for row in rows.into_iter().take(limit as usize) {
+            records.push(record_json::from_row(row)?);
         }
         let next_cursor = if more {
             records.last().map(|r| r.id.clone())
