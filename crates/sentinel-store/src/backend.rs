@@ -126,6 +126,11 @@ impl Store {
                 // of the WAL frames, write calls and B-tree splits per record.
                 .page_size(16 * 1024)
                 .journal_mode(SqliteJournalMode::Wal)
+                // Checkpoint after about 4 MiB of WAL, as SQLite's default
+                // of 1000 pages did with 4 KiB pages: a checkpoint runs on
+                // the record writer's thread, and a bigger one would hold
+                // it (and, on a one-core host, the request path) longer.
+                .pragma("wal_autocheckpoint", "256")
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
