@@ -342,6 +342,10 @@ impl Endpoint {
         let host = http::HeaderValue::try_from(host).ok()?;
         Some(Self { uri, host })
     }
+
+    pub(crate) fn uri(&self) -> &http::Uri {
+        &self.uri
+    }
 }
 
 /// One request being put together; header values that do not parse make

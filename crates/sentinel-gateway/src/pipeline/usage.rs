@@ -18,16 +18,16 @@ use crate::sse::Usage;
 /// The usage object of a complete OpenAI-format answer; `None` when it has
 /// none or is not a JSON object.
 pub(crate) fn of_answer(body: &[u8]) -> Option<Usage> {
-    match trailing_usage(body) {
-        Some(usage) => usage,
-        None => {
-            #[derive(Deserialize)]
-            struct WithUsage {
-                usage: Option<Usage>,
-            }
-            serde_json::from_slice::<WithUsage>(body).ok()?.usage
-        }
+    trailing_usage(body).unwrap_or_else(|| parsed_usage(body))
+}
+
+/// The answer's top-level `usage`, from a parse of the whole body.
+fn parsed_usage(body: &[u8]) -> Option<Usage> {
+    #[derive(Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
     }
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
 }
 
 /// The answer's top-level `usage`, read without parsing what comes before
@@ -144,15 +144,6 @@ mod tests {
         })
     }
 
-    /// What a full parse of the body finds.
-    fn parsed(body: &[u8]) -> Option<Usage> {
-        #[derive(Deserialize)]
-        struct WithUsage {
-            usage: Option<Usage>,
-        }
-        serde_json::from_slice::<WithUsage>(body).ok()?.usage
-    }
-
     #[test]
     fn usage_is_read_from_complete_answers_wherever_it_is() {
         let cases: &[(&str, Option<Usage>)] = &[
@@ -202,7 +193,11 @@ mod tests {
         ];
         for (body, expected) in cases {
             assert_eq!(of_answer(body.as_bytes()), *expected, "{body}");
-            assert_eq!(parsed(body.as_bytes()), *expected, "full parse of {body}");
+            assert_eq!(
+                parsed_usage(body.as_bytes()),
+                *expected,
+                "full parse of {body}"
+            );
         }
     }
 

@@ -80,15 +80,13 @@ impl ProviderKind for OpenAiKind {
         let client = http
             .build()
             .map_err(|e| invalid(format!("cannot build HTTP client: {e}")))?;
-        let chat_url = endpoint(&base_url, "chat/completions");
         let prepared = |url: &Url| {
             Endpoint::new(url).ok_or_else(|| invalid(format!("base_url {url} is not a valid URI")))
         };
         Ok(std::sync::Arc::new(OpenAi {
             kind: self.name,
-            chat: prepared(&chat_url)?,
+            chat: prepared(&endpoint(&base_url, "chat/completions"))?,
             embeddings: prepared(&endpoint(&base_url, "embeddings"))?,
-            chat_url,
             auth,
             headers,
             client,
@@ -106,7 +104,6 @@ pub(crate) fn endpoint(base: &Url, path: &str) -> Url {
 
 struct OpenAi {
     kind: &'static str,
-    chat_url: Url,
     chat: Endpoint,
     embeddings: Endpoint,
     auth: Option<HeaderValue>,
@@ -118,7 +115,7 @@ impl std::fmt::Debug for OpenAi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAi")
             .field("kind", &self.kind)
-            .field("chat_url", &self.chat_url.as_str())
+            .field("chat", &self.chat.uri())
             .finish_non_exhaustive()
     }
 }
