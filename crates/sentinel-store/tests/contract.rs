@@ -1297,6 +1297,57 @@ async fn verify_runs_keep_the_latest_per_environment(f: Fixture) {
     assert!(s.verify_audit_chain(&org.id).await.unwrap().ok);
 }
 
+/// A record with every field that has a column set (and more) reads back
+/// whole however it is read: its row splits it into columns and JSON.
+async fn a_record_with_every_column_reads_back_whole(f: Fixture) {
+    let s = &f.store;
+    let org = s.ensure_org("default").await.unwrap();
+    let record = RequestRecord {
+        env_name: Some("prod".into()),
+        app_id: Some("a1".into()),
+        app_name: Some("web".into()),
+        provider: Some("openai".into()),
+        upstream_model: Some("gpt-4o".into()),
+        upstream_status: Some(502),
+        error_detail: Some("provider openai answered 502".into()),
+        latency_ms: 41,
+        ttfb_ms: Some(40),
+        cost_micros: Some(12),
+        prompt_tokens: Some(3),
+        policy: Some(sentinel_core::PolicyOutcome {
+            decision: "allowed".into(),
+            ..Default::default()
+        }),
+        ..record(
+            &org.id,
+            "01900000-0000-7000-8000-000000000042",
+            "e1",
+            502,
+            5000,
+        )
+    };
+    s.insert_records(std::slice::from_ref(&record))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_record(&org.id, &record.id).await.unwrap(),
+        Some(record.clone())
+    );
+    let page = s
+        .search_records(
+            &org.id,
+            &RecordFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.records, [record.clone()]);
+    let window = s.records_in_window(&org.id, "e1", 0).await.unwrap();
+    assert_eq!(window, [record]);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1324,4 +1375,5 @@ on_both!(
     master_key_rotation_rewraps_and_resumes,
     change_requests_go_stale_and_stay_in_their_organization,
     verify_runs_keep_the_latest_per_environment,
+    a_record_with_every_column_reads_back_whole,
 );
