@@ -1343,7 +1343,7 @@ async fn a_record_with_every_column_reads_back_whole(f: Fixture) {
         )
         .await
         .unwrap();
-    assert_eq!(page.records, [record.clone()]);
+    assert_eq!(page.records, std::slice::from_ref(&record));
     let window = s.records_in_window(&org.id, "e1", 0).await.unwrap();
     assert_eq!(window, [record]);
 }
