@@ -30,7 +30,7 @@
 use std::{
     collections::HashMap,
     fmt::Write as _,
-    hash::{BuildHasher as _, RandomState},
+    hash::BuildHasher as _,
     sync::{Mutex, PoisonError, atomic::Ordering},
 };
 
@@ -77,11 +77,15 @@ struct RequestSeries {
 /// Handles of registered series by their label values. Label values are
 /// bounded (see the module invariant), and so is the cache; like the
 /// registry itself, it keeps a series until the process ends.
+///
+/// Label values come from configuration and fixed sets, not from clients,
+/// so the cache hashes with foldhash (seeded per process) rather than
+/// SipHash: it runs on every request, twice (the values, then the map key).
 struct SeriesCache<T> {
-    hasher: RandomState,
+    hasher: foldhash::fast::RandomState,
     /// By the hash of the label values; entries whose values collide share
     /// a bucket.
-    map: Mutex<HashMap<u64, Bucket<T>>>,
+    map: Mutex<HashMap<u64, Bucket<T>, foldhash::fast::RandomState>>,
 }
 
 /// The series whose label values share a hash, with their values.
@@ -90,8 +94,8 @@ type Bucket<T> = Vec<(Box<[String]>, T)>;
 impl<T> SeriesCache<T> {
     fn new() -> Self {
         Self {
-            hasher: RandomState::new(),
-            map: Mutex::new(HashMap::new()),
+            hasher: foldhash::fast::RandomState::default(),
+            map: Mutex::new(HashMap::default()),
         }
     }
 

@@ -291,9 +291,9 @@ impl fmt::Debug for HttpClient {
 
 impl HttpClient {
     /// A `POST` to `url`, sent by [`RequestBuilder::send`].
-    pub(crate) fn post(&self, url: Url) -> RequestBuilder {
+    pub(crate) fn post(&self, url: Url) -> RequestBuilder<'_> {
         RequestBuilder {
-            client: self.clone(),
+            client: self,
             uri: url.as_str().parse().ok(),
             headers: http::HeaderMap::new(),
             body: Bytes::new(),
@@ -303,11 +303,11 @@ impl HttpClient {
 
     /// A `POST` to a fixed endpoint, parsed once when the provider was
     /// built (the OpenAI-format kinds, on every proxied request).
-    pub(crate) fn post_to(&self, endpoint: &Endpoint) -> RequestBuilder {
+    pub(crate) fn post_to(&self, endpoint: &Endpoint) -> RequestBuilder<'_> {
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::HOST, endpoint.host.clone());
         RequestBuilder {
-            client: self.clone(),
+            client: self,
             uri: Some(endpoint.uri.clone()),
             headers,
             body: Bytes::new(),
@@ -349,9 +349,10 @@ impl Endpoint {
 }
 
 /// One request being put together; header values that do not parse make
-/// [`RequestBuilder::send`] fail without sending anything.
-pub(crate) struct RequestBuilder {
-    client: HttpClient,
+/// [`RequestBuilder::send`] fail without sending anything. It borrows the
+/// client: building a request clones nothing of the pool or connector.
+pub(crate) struct RequestBuilder<'c> {
+    client: &'c HttpClient,
     /// `None` when the URL is not a valid URI (refused at send).
     uri: Option<http::Uri>,
     headers: http::HeaderMap,
@@ -359,7 +360,7 @@ pub(crate) struct RequestBuilder {
     invalid_header: bool,
 }
 
-impl RequestBuilder {
+impl RequestBuilder<'_> {
     /// Adds a header (appended: a name may repeat).
     pub(crate) fn header<K, V>(mut self, name: K, value: V) -> Self
     where

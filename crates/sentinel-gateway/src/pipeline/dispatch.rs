@@ -284,7 +284,7 @@ pub(crate) async fn dispatch<'r>(
             continue;
         };
         let operation = request.operation;
-        let outcome = attempt(target, request, limits, deadline).await;
+        let outcome = attempt(target, request, limits, attempt_started, deadline).await;
         // A committed stream reports to its breaker when it ends.
         let streaming = matches!(
             &outcome,
@@ -414,14 +414,14 @@ pub(crate) async fn dispatch<'r>(
     }
 }
 
-/// One upstream call under the plan's time limits.
+/// One upstream call, sent at `sent`, under the plan's time limits.
 async fn attempt(
     target: &TargetRuntime,
     request: UpstreamRequest,
     limits: sentinel_config::Timeouts,
+    sent: Instant,
     deadline: Instant,
 ) -> Outcome {
-    let sent = Instant::now();
     let first_byte = (sent + Duration::from_millis(limits.first_byte_ms)).min(deadline);
     let timeout = |what: &str| {
         Outcome::Failed(ProviderError::new(

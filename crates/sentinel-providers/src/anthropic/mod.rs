@@ -326,7 +326,7 @@ fn merged_beta(
 impl Anthropic {
     /// A POST to the Messages endpoint with Sentinel's credential, the
     /// version and the configured headers (no beta, no body).
-    fn post(&self, stream: bool) -> crate::http_client::RequestBuilder {
+    fn post(&self, stream: bool) -> crate::http_client::RequestBuilder<'_> {
         let mut builder = self
             .client
             .post(self.messages_url.clone())

@@ -156,7 +156,7 @@ impl Gemini {
         )
     }
 
-    fn post(&self, url: Url) -> crate::http_client::RequestBuilder {
+    fn post(&self, url: Url) -> crate::http_client::RequestBuilder<'_> {
         let mut builder = self
             .client
             .post(url)
@@ -212,7 +212,7 @@ impl Provider for Gemini {
 
 /// Sends `body` as JSON.
 pub(crate) async fn post_json(
-    builder: crate::http_client::RequestBuilder,
+    builder: crate::http_client::RequestBuilder<'_>,
     body: &impl Serialize,
     stream: bool,
 ) -> Result<crate::http_client::Response, ProviderError> {

@@ -148,11 +148,11 @@ impl Provider for OpenAi {
 /// A `POST` of an OpenAI-format JSON body with the right `Accept` for a
 /// stream or a complete answer, plus the provider's extra headers. The caller
 /// adds its credential.
-pub(crate) fn json_post(
-    post: crate::http_client::RequestBuilder,
+pub(crate) fn json_post<'c>(
+    post: crate::http_client::RequestBuilder<'c>,
     request: &UpstreamRequest,
     extra_headers: &[(HeaderName, HeaderValue)],
-) -> crate::http_client::RequestBuilder {
+) -> crate::http_client::RequestBuilder<'c> {
     let mut builder = post
         .header(header::CONTENT_TYPE, "application/json")
         .header(
@@ -210,7 +210,7 @@ fn invalid(config: &ProviderConfig, message: String) -> BuildError {
 /// bounded. The upstream request id is the first of `request_id_headers`
 /// present.
 pub(crate) async fn forward(
-    builder: crate::http_client::RequestBuilder,
+    builder: crate::http_client::RequestBuilder<'_>,
     stream: bool,
     request_id_headers: &[&str],
 ) -> Result<UpstreamResponse, ProviderError> {

@@ -251,7 +251,7 @@ impl Vertex {
         model: &str,
         method: &str,
         stream: bool,
-    ) -> Result<crate::http_client::RequestBuilder, ProviderError> {
+    ) -> Result<crate::http_client::RequestBuilder<'_>, ProviderError> {
         let url = gemini::join(
             &self.base,
             &format!("{}/{model}:{method}", self.model_prefix),
