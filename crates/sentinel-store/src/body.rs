@@ -25,14 +25,16 @@ const ROWS_PER_STATEMENT: usize = 256;
 
 /// Inserts the bodies `records` carry inside the open transaction `$tx`;
 /// a request id already stored is skipped (replays duplicate nothing).
+/// `$insert_sql` is the pair from `Store::insert_skipping_known_ids`.
 macro_rules! insert_bodies {
-    ($tx:ident, $records:expr) => {{
+    ($tx:ident, $records:expr, $insert_sql:expr) => {{
+        let (insert, on_conflict): (&str, &str) = $insert_sql;
         let with_bodies: Vec<(&sentinel_core::RequestRecord, &sentinel_core::RecordBodies)> =
             $crate::body::carrying_bodies($records).collect();
         for chunk in with_bodies.chunks($crate::body::rows_per_statement()) {
-            let mut builder = sqlx::QueryBuilder::new(
-                "INSERT INTO request_bodies (id, org_id, env_id, time, mode, request, request_truncated, response, response_truncated) ",
-            );
+            let mut builder = sqlx::QueryBuilder::new(format!(
+                "{insert}request_bodies (id, org_id, env_id, time, mode, request, request_truncated, response, response_truncated) "
+            ));
             builder.push_values(chunk, |mut row, (r, b)| {
                 row.push_bind(r.id.as_str())
                     .push_bind(r.org_id.as_str())
@@ -44,7 +46,7 @@ macro_rules! insert_bodies {
                     .push_bind($crate::body::body_text(b.response.as_deref()))
                     .push_bind(b.response_truncated);
             });
-            builder.push(" ON CONFLICT (id) DO NOTHING");
+            builder.push(on_conflict);
             builder.build().execute(&mut *$tx).await?;
         }
     }};

@@ -81,6 +81,7 @@ impl Store {
             .map(|record| record_json::to_row_json(record, RECORD_TEXT_CAPACITY))
             .collect::<Result<Vec<_>, _>>()?;
         let used = keys_used(records);
+        let (insert, on_conflict) = self.insert_skipping_known_ids();
         let _serial = self.write_guard().await;
         with_record_pool!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_statement()).await?;
@@ -91,9 +92,9 @@ impl Store {
             for len in statement_sizes(records.len()) {
                 let rows = records[at..at + len].iter().zip(texts.by_ref().take(len));
                 at += len;
-                let mut builder = sqlx::QueryBuilder::new(
-                    "INSERT INTO request_records (id, org_id, time, env_id, app_id, key_id, status, error_code, requested_model, provider, policy_decision, latency_ms, cost_micros, record) ",
-                );
+                let mut builder = sqlx::QueryBuilder::new(format!(
+                    "{insert}request_records (id, org_id, time, env_id, app_id, key_id, status, error_code, requested_model, provider, policy_decision, latency_ms, cost_micros, record) "
+                ));
                 builder.push_values(rows, |mut row, (r, text)| {
                     row.push_bind(r.id.as_str())
                         .push_bind(r.org_id.as_str())
@@ -110,10 +111,10 @@ impl Store {
                         .push_bind(r.cost_micros)
                         .push_bind(text);
                 });
-                builder.push(" ON CONFLICT (id) DO NOTHING");
+                builder.push(on_conflict);
                 builder.build().execute(&mut *tx).await?;
             }
-            crate::body::insert_bodies!(tx, records);
+            crate::body::insert_bodies!(tx, records, (insert, on_conflict));
             for ((org_id, key_id), time) in &used {
                 sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3 AND (last_used_at IS NULL OR last_used_at < $1)")
                     .bind(time)
