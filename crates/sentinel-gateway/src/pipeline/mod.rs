@@ -59,9 +59,32 @@ pub(crate) fn start_record(gw: &Gateway, ingress: &str, peer: Option<SocketAddr>
             .unwrap_or_default(),
         time: crate::unix_millis(),
         ingress: ingress.to_owned(),
-        client_addr: peer.map(|p| p.ip().to_string()),
+        client_addr: peer.map(|p| address_text(p.ip())),
         ..RequestRecord::default()
     }
+}
+
+/// `ip` as its `Display` writes it. An IPv4 address is written digit by
+/// digit: its `Display` formats into a buffer and then pads that, about 1%
+/// of the instructions of a whole proxied request.
+fn address_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 /// Notes the caller's W3C trace context on the record or, when traces are
@@ -562,6 +585,28 @@ pub(crate) fn upstream_failure(status: u16, body: &[u8], provider: &str) -> Gate
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn addresses_read_as_display_writes_them() {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        for octet in 0..=255u8 {
+            for ip in [
+                Ipv4Addr::new(octet, 0, 9, 255),
+                Ipv4Addr::new(10, octet, 100, 1),
+                Ipv4Addr::new(255, 99, octet, 10),
+                Ipv4Addr::new(1, 200, 0, octet),
+            ] {
+                assert_eq!(super::address_text(IpAddr::V4(ip)), ip.to_string());
+            }
+        }
+        for ip in [
+            Ipv6Addr::LOCALHOST,
+            "2001:db8::1".parse().unwrap(),
+            "::ffff:192.0.2.1".parse().unwrap(),
+        ] {
+            assert_eq!(super::address_text(IpAddr::V6(ip)), ip.to_string());
+        }
+    }
+
     use super::*;
 
     #[test]
