@@ -3,7 +3,7 @@
 # callgrind: user space, every thread (the SQLite writer included), the
 # kernel not counted.
 #
-# Wall-clock throughput and even CPU time per request move by 10-20% between
+# Wall-clock throughput and even CPU time per request move by 10-30% between
 # runs on a shared host; an instruction count at a fixed rate does not (two
 # runs of one build mostly agree within 1%), so this is the measure that can tell
 # a 1% change from noise. It runs bench/cpu-per-request.sh twice with the

@@ -79,7 +79,7 @@ struct RequestSeries {
 /// registry itself, it keeps a series until the process ends.
 ///
 /// Label values come from configuration and fixed sets, not from clients,
-/// so the cache hashes with foldhash (seeded per process) rather than
+/// so the cache hashes with foldhash (randomly seeded) rather than
 /// SipHash: it runs on every request, twice (the values, then the map key).
 struct SeriesCache<T> {
     hasher: foldhash::fast::RandomState,

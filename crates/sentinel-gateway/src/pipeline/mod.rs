@@ -585,6 +585,8 @@ pub(crate) fn upstream_failure(status: u16, body: &[u8], provider: &str) -> Gate
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn addresses_read_as_display_writes_them() {
         use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -595,7 +597,7 @@ mod tests {
                 Ipv4Addr::new(255, 99, octet, 10),
                 Ipv4Addr::new(1, 200, 0, octet),
             ] {
-                assert_eq!(super::address_text(IpAddr::V4(ip)), ip.to_string());
+                assert_eq!(address_text(IpAddr::V4(ip)), ip.to_string());
             }
         }
         for ip in [
@@ -603,11 +605,9 @@ mod tests {
             "2001:db8::1".parse().unwrap(),
             "::ffff:192.0.2.1".parse().unwrap(),
         ] {
-            assert_eq!(super::address_text(IpAddr::V6(ip)), ip.to_string());
+            assert_eq!(address_text(IpAddr::V6(ip)), ip.to_string());
         }
     }
-
-    use super::*;
 
     #[test]
     fn upstream_statuses_map_to_client_codes() {
